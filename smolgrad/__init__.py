@@ -1,0 +1,55 @@
+"""smolgrad: a small, readable tensor autograd engine with a PyTorch-shaped API.
+
+    import smolgrad as sg
+    x = sg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # tensor([2., 4., 6.])
+
+Read `smolgrad/engine.py` first: it is the whole autograd idea on a few pages.
+"""
+
+from . import dtypes
+from .backends import device, get_default_device, is_available, set_default_device
+from .dtypes import (
+    bfloat16, float16, float32, float64, get_default_dtype, int32, int64, promote_types,
+    set_default_dtype,
+)
+from .dtypes import bool_ as bool  # noqa: A001 - torch.bool
+from .dtypes import dtype
+from .engine import (
+    Tensor, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from . import ops  # noqa: E402,I001  (attaches the Tensor methods)
+from .ops.convert import clone, to
+from .ops.creation import (
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+    manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+    tensor, zeros, zeros_like,
+)
+from .ops.elementwise import (
+    abs, add, cast, ceil, clamp, clamp_max, clamp_min, cos, div, divide, eq, erf, exp, expm1,
+    floor, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, logical_and, logical_not,
+    logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, multiply, ne, neg,
+    negative, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt,
+    square, sub, subtract, tanh, where,
+)
+from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer
+from .ops.movement import (
+    broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate,
+    expand, flatten, flip, gather, hstack, index_select, masked_select, movedim, narrow,
+    nonzero, pad, permute, repeat_interleave, reshape, roll, scatter_add, split, squeeze,
+    stack, swapaxes, t, take_along_dim, tensor_split, transpose, tril, triu, unbind,
+    unflatten, unsqueeze, vstack,
+)
+from .ops.reduce import (
+    all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, log_softmax, logsumexp,
+    max, mean, min, norm, prod, softmax, std, std_mean, sum, var, var_mean,
+)
+from . import autograd  # noqa: E402
+
+clip = clamp
+half = float16
+double = float64
+long = int64
+float = float32  # noqa: A001
+int = int32  # noqa: A001

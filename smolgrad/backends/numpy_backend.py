@@ -1,0 +1,177 @@
+"""The NumPy backend: the reference implementation of the backend interface.
+
+Every op in `smolgrad.ops` reaches arrays only through a backend object like this one, so
+the same op code runs on NumPy, CuPy (whose API mirrors NumPy's; see cupy_backend.py) and
+MLX. The interface is the set of public names below; `backends/__init__.py` lists it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes as dt
+
+
+class NumpyBackend:
+    """Array primitives over a NumPy-compatible module `xp` (NumPy itself, or CuPy)."""
+
+    name = "numpy"
+    device = "cpu"
+    has_float64 = True
+    has_bfloat16 = False
+
+    def __init__(self, xp=np):
+        self.xp = xp
+        self._rng = np.random.default_rng()
+        # Elementwise math and reductions are the library's own functions, bound once.
+        for fn in (
+            "add subtract multiply divide power maximum minimum negative abs sign exp log "
+            "log1p expm1 sqrt sin cos tanh floor ceil equal not_equal less less_equal "
+            "greater greater_equal logical_and logical_or logical_not logical_xor where "
+            "isnan isinf isfinite matmul einsum reshape transpose broadcast_to flip roll "
+            "concatenate stack tril triu take_along_axis sum prod max min argmax argmin "
+            "cumsum any all clip outer square nonzero"
+        ).split():
+            setattr(self, fn, getattr(xp, fn))
+        self._to_native = {
+            dt.bool_: np.bool_, dt.int32: np.int32, dt.int64: np.int64,
+            dt.float16: np.float16, dt.float32: np.float32, dt.float64: np.float64,
+        }
+        self._from_native = {np.dtype(v): k for k, v in self._to_native.items()}
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name} on {self.device}>"
+
+    # -- dtypes and conversion ------------------------------------------------------------
+    def native(self, d: dt.dtype):
+        try:
+            return self._to_native[d]
+        except KeyError:
+            raise TypeError(f"dtype {d} is not supported on device '{self.device}' "
+                            f"({self.name} has no {d.name})") from None
+
+    def dtype_of(self, x) -> dt.dtype:
+        try:
+            return self._from_native[x.dtype]
+        except KeyError:
+            raise TypeError(f"arrays of dtype {x.dtype} are not supported by smolgrad") from None
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, self.xp.ndarray)
+
+    def asarray(self, data, dtype: dt.dtype | None = None):
+        """Make an array from Python data, a NumPy array or an array of this library."""
+        native = None if dtype is None else self.native(dtype)
+        return self.xp.asarray(data, dtype=native)
+
+    def astype(self, x, dtype: dt.dtype):
+        native = self.native(dtype)
+        return x if x.dtype == native else x.astype(native)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def copy(self, x):
+        return x.copy()
+
+    def eval(self, *arrays) -> None:
+        """Force evaluation (a no-op for eager libraries; MLX overrides it)."""
+
+    def item(self, x):
+        return x.item()
+
+    # -- creation -------------------------------------------------------------------------
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=self.native(dtype))
+
+    def ones(self, shape, dtype):
+        return self.xp.ones(shape, dtype=self.native(dtype))
+
+    def full(self, shape, value, dtype):
+        return self.xp.full(shape, value, dtype=self.native(dtype))
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=self.native(dtype))
+
+    def arange(self, start, stop, step, dtype):
+        return self.xp.arange(start, stop, step, dtype=self.native(dtype))
+
+    def linspace(self, start, stop, steps, dtype):
+        return self.xp.linspace(start, stop, steps, dtype=self.native(dtype))
+
+    def eye(self, n, m, dtype):
+        return self.xp.eye(n, m, dtype=self.native(dtype))
+
+    # -- randomness: one generator per backend, reseeded by sg.manual_seed ---------------
+    def seed(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def uniform(self, shape, low, high, dtype):
+        return self.asarray(self._rng.uniform(low, high, shape), dtype)
+
+    def normal(self, shape, mean, std, dtype):
+        return self.asarray(self._rng.normal(mean, std, shape), dtype)
+
+    def randint(self, low, high, shape, dtype):
+        return self.asarray(self._rng.integers(low, high, shape), dtype)
+
+    def permutation(self, n):
+        return self.asarray(self._rng.permutation(n), dt.int64)
+
+    # -- math the array library spells differently ----------------------------------------
+    def erf(self, x):
+        return _erf(x)
+
+    def round(self, x, decimals: int = 0):
+        return self.xp.round(x, decimals)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return self.xp.mean(x, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, x, axis, keepdims=False):
+        m = self.xp.max(x, axis=axis, keepdims=True)
+        m = self.xp.where(self.xp.isfinite(m), m, 0)
+        s = self.xp.log(self.xp.sum(self.xp.exp(x - m), axis=axis, keepdims=True)) + m
+        return s if keepdims else self.xp.squeeze(s, axis=axis)
+
+    # -- movement and indexing ------------------------------------------------------------
+    def pad(self, x, pad_width, value=0):
+        return self.xp.pad(x, pad_width, mode="constant", constant_values=value)
+
+    def getitem(self, x, index):
+        return x[index]
+
+    def setitem(self, x, index, value):
+        """Return a copy of `x` with `x[index] = value` (smolgrad never mutates shared arrays)."""
+        out = x.copy()
+        out[index] = value
+        return out
+
+    def index_add(self, x, index, value):
+        """Return a copy of `x` with `value` added at `index`, repeated indices accumulating."""
+        out = x.copy()
+        self.xp.add.at(out, index, value)
+        return out
+
+    def scatter_add(self, x, axis, index, src):
+        """Copy of `x` with out[..., index[i], ...] += src[i] along `axis` (PyTorch's scatter_add)."""
+        idx = list(self.xp.indices(index.shape, sparse=True))
+        idx[axis] = index
+        return self.index_add(x, tuple(idx), src)
+
+    def sliding_windows(self, x, window_shape, axes):
+        """A read-only strided view of all windows of `window_shape` over `axes` (no copy)."""
+        return self.xp.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axes)
+
+    def contiguous(self, x):
+        return self.xp.ascontiguousarray(x)
+
+
+def _erf(x):
+    try:
+        from scipy.special import erf
+    except ImportError:  # exact but slow fallback, keeps the core free of SciPy
+        return np.vectorize(math.erf, otypes=[x.dtype])(x).astype(x.dtype, copy=False)
+    return erf(x).astype(x.dtype, copy=False)

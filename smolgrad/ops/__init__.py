@@ -1,0 +1,3 @@
+"""The op library, one module per family. Importing it attaches the Tensor methods."""
+
+from . import convert, creation, elementwise, linalg, movement, reduce  # noqa: F401

@@ -1,0 +1,128 @@
+"""Conversions: `to(device | dtype)`, `cpu()`, `half()`, `float()`, ..., `clone()`.
+
+Both are differentiable: a gradient flows back across a dtype cast (in the source's dtype)
+and across a device move (to the source's device).
+"""
+
+from __future__ import annotations
+
+from .. import dtypes as dt
+from ..backends import canonical_device, get_backend
+from ..engine import Function, Tensor, register
+from .elementwise import cast
+
+
+class ToDevice(Function):
+    """y = x on another device      dL/dx = dL/dy moved back to x's device"""
+
+    @staticmethod
+    def forward(ctx, x, target):
+        source = ctx.backend
+        ctx.backend = target  # the output lives on the target device
+        ctx.source = source
+        return target.asarray(source.to_numpy(x.data))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ToDevice.apply(grad, ctx.source), None
+
+
+class Clone(Function):
+    """y = a copy of x      dL/dx = dL/dy"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.copy(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def _parse_to(args, kwargs):
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("copy", None)
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, dt.dtype) or a in (float, int, bool):
+            dtype = a
+        elif a is not None:
+            device = a
+    if kwargs:
+        raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
+    return device, dtype
+
+
+@register("to")
+def to(input, *args, **kwargs) -> Tensor:
+    """to(device), to(dtype), to(device, dtype), to(other_tensor)."""
+    device, dtype = _parse_to(args, dict(kwargs))
+    out = input
+    if device is not None:
+        target = get_backend(canonical_device(device))
+        if target is not input.backend:
+            if dtype is not None and not target.has_float64 and out.dtype is dt.float64:
+                out = cast(out, dtype)  # cast first when the target lacks the source dtype
+            out = ToDevice.apply(out, target)
+    if dtype is not None:
+        out = cast(out, dtype)
+    return out
+
+
+@register("cpu")
+def cpu(input) -> Tensor:
+    return to(input, "cpu")
+
+
+@register("cuda")
+def cuda(input, device=None) -> Tensor:
+    return to(input, "cuda")
+
+
+@register("half")
+def half(input) -> Tensor:
+    """float16; the gradient reaches a float32 source in float32."""
+    return cast(input, dt.float16)
+
+
+@register("bfloat16")
+def bfloat16(input) -> Tensor:
+    return cast(input, dt.bfloat16)
+
+
+@register("float")
+def float(input) -> Tensor:  # noqa: A001
+    return cast(input, dt.float32)
+
+
+@register("double")
+def double(input) -> Tensor:
+    return cast(input, dt.float64)
+
+
+@register("long")
+def long(input) -> Tensor:
+    return cast(input, dt.int64)
+
+
+@register("int")
+def int(input) -> Tensor:  # noqa: A001
+    return cast(input, dt.int32)
+
+
+@register("bool")
+def bool(input) -> Tensor:  # noqa: A001
+    return cast(input, dt.bool_)
+
+
+@register("type_as")
+def type_as(input, other) -> Tensor:
+    return cast(input, other.dtype)
+
+
+@register("clone")
+def clone(input, *, memory_format=None) -> Tensor:
+    return Clone.apply(input)

@@ -1,0 +1,180 @@
+"""Factories: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint, ...
+
+Every factory takes `dtype=`, `device=` and `requires_grad=` keywords, and sizes as
+varargs or one tuple, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import builtins
+
+from .. import dtypes as dt
+from ..backends import get_backend, loaded_backends
+from ..engine import Tensor, infer_dtype
+from .common import shape_arg
+
+_seed = None
+
+
+def _finish(data, backend, requires_grad: bool) -> Tensor:
+    t = Tensor._make(data, backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _dtype(dtype, default=None):
+    return dt.as_dtype(dtype) if dtype is not None else (default or dt.get_default_dtype())
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor from data, inferring the dtype like torch.tensor."""
+    dtype = dt.as_dtype(dtype) if dtype is not None else infer_dtype(data)
+    if device is None and isinstance(data, Tensor):
+        device = data.device
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array) -> Tensor:
+    """A CPU tensor with the array's values and dtype (any strides, any supported dtype)."""
+    backend = get_backend("cpu")
+    dtype = infer_dtype(array)
+    return Tensor._make(backend.asarray(backend.contiguous(array), dtype), backend)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    b = get_backend(device)
+    return _finish(b.zeros(shape_arg(size), _dtype(dtype)), b, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    b = get_backend(device)
+    return _finish(b.ones(shape_arg(size), _dtype(dtype)), b, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    b = get_backend(device)
+    return _finish(b.zeros(shape_arg(size), _dtype(dtype)), b, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = infer_dtype(fill_value)
+    b = get_backend(device)
+    return _finish(b.full(shape_arg((size,)), fill_value, _dtype(dtype)), b, requires_grad)
+
+
+def _like(input, dtype, device):
+    return (dt.as_dtype(dtype) if dtype is not None else input.dtype,
+            device if device is not None else input.device)
+
+
+def zeros_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _like(input, dtype, device)
+    return zeros(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _like(input, dtype, device)
+    return ones(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, dtype=None, device=None,
+              requires_grad: bool = False) -> Tensor:
+    dtype, device = _like(input, dtype, device)
+    return full(input.shape, fill_value, dtype=dtype, device=device,
+                requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """[start, end) in steps; int64 for integer arguments, the default float otherwise."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if dtype is None:
+        is_int = all(isinstance(v, builtins.int) for v in (start, end, step))
+        dtype = dt.int64 if is_int else dt.get_default_dtype()
+    b = get_backend(device)
+    n = max(math.ceil((end - start) / step), 0)
+    data = b.add(b.multiply(b.arange(0, n, 1, dt.float64 if b.has_float64 else dt.float32),
+                            step), start)
+    return _finish(b.astype(data, dt.as_dtype(dtype)), b, requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    b = get_backend(device)
+    return _finish(b.linspace(start, end, steps, _dtype(dtype)), b, requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
+    b = get_backend(device)
+    return _finish(b.eye(n, n if m is None else m, _dtype(dtype)), b, requires_grad)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every backend's random generator (and those loaded later)."""
+    global _seed
+    _seed = builtins.int(seed)
+    for b in loaded_backends():
+        b.seed(_seed)
+
+
+def _rng_backend(device):
+    b = get_backend(device)
+    if _seed is not None and not getattr(b, "_seeded", False):
+        b.seed(_seed)
+        b._seeded = True
+    return b
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False,
+         generator=None) -> Tensor:
+    """Uniform on [0, 1)."""
+    b = _rng_backend(device)
+    return _finish(b.uniform(shape_arg(size), 0.0, 1.0, _dtype(dtype)), b, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False,
+          generator=None) -> Tensor:
+    """Standard normal."""
+    b = _rng_backend(device)
+    return _finish(b.normal(shape_arg(size), 0.0, 1.0, _dtype(dtype)), b, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
+    """Integers in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    b = _rng_backend(device)
+    return _finish(b.randint(low, high, tuple(size), _dtype(dtype, dt.int64)), b, False)
+
+
+def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    b = _rng_backend(device)
+    return _finish(b.astype(b.permutation(n), _dtype(dtype, dt.int64)), b, False)
+
+
+def rand_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _like(input, dtype, device)
+    return rand(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randn_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _like(input, dtype, device)
+    return randn(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)

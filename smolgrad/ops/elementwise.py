@@ -1,0 +1,859 @@
+"""Elementwise ops: arithmetic, math functions, comparisons, `where`, `clamp`.
+
+Each op is a `Function` whose docstring states the math; `forward` works on backend
+arrays, `backward` in Tensor ops (so gradients of gradients work). Broadcasting is undone
+by the engine, never here: `Add.backward` may return `grad` for an input of shape (3, 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import dtypes as dt
+from ..engine import Function, Tensor, register
+
+
+def _data(v):
+    """The array behind a Tensor, or a plain Python number as it is."""
+    return v.data if isinstance(v, Tensor) else v
+
+
+def _scalar_like(value, like: Tensor) -> Tensor:
+    return Tensor._make(like.backend.full((), value, like.dtype), like.backend)
+
+
+def _as_operand(v, like: Tensor, op: str):
+    """Python numbers stay numbers (cheap, weakly typed); everything else becomes a Tensor."""
+    if isinstance(v, (Tensor, bool, int, float)):
+        return v
+    try:
+        return Tensor(v, dtype=like.dtype, device=like.device)
+    except Exception as e:
+        raise TypeError(f"{op}: unsupported operand of type {type(v).__name__}") from e
+
+
+def promote(a, b, op: str):
+    """Cast the operands of a binary op to PyTorch's result dtype (at most one cast)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.data.dtype == b.data.dtype:
+            return a, b
+        target = dt.result_type(a.dtype, a.ndim, b.dtype, b.ndim)
+        return (a if a.dtype is target else a.to(target)), (b if b.dtype is target else
+                                                              b.to(target))
+    t, s = (a, b) if isinstance(a, Tensor) else (b, a)
+    if not isinstance(s, (bool, int, float)):
+        s = _as_operand(s, t, op)
+        return promote(a if isinstance(a, Tensor) else s, b if isinstance(b, Tensor) else s, op)
+    target = dt.scalar_result_type(t.dtype, s)
+    if target is not t.dtype:
+        t = t.to(target)
+    return (t, s) if isinstance(a, Tensor) else (s, t)
+
+
+def _floatify(a, b):
+    """True division and friends give floats even for integer inputs (PyTorch rule)."""
+    for v in (a, b):
+        if isinstance(v, Tensor) and not v.dtype.is_floating_point:
+            return (a.to(dt.get_default_dtype()) if isinstance(a, Tensor) else a,
+                    b.to(dt.get_default_dtype()) if isinstance(b, Tensor) else b)
+    return a, b
+
+
+def zeros_like_grad(x) -> Tensor:
+    return Tensor._make(x.backend.zeros(x.data.shape, x.dtype), x.backend)
+
+
+# ---------------------------------------------------------------------------------------
+# Arithmetic
+# ---------------------------------------------------------------------------------------
+
+
+class Add(Function):
+    """z = x + y        dz/dx = 1,  dz/dy = 1"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return ctx.backend.add(_data(x), _data(y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    """z = x - y        dz/dx = 1,  dz/dy = -1"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return ctx.backend.subtract(_data(x), _data(y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = x * y        dz/dx = y,  dz/dy = x"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.backend.multiply(_data(x), _data(y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return (grad * y if ctx.needs_input_grad[0] else None,
+                grad * x if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    """z = x / y        dz/dx = 1 / y,  dz/dy = -x / y²"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.backend.divide(_data(x), _data(y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return (grad / y if ctx.needs_input_grad[0] else None,
+                -grad * x / (y * y) if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    """z = x ** y       dz/dx = y · x^(y-1),  dz/dy = z · log(x)"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.backend.power(_data(x), _data(y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            if isinstance(y, (int, float)) and y == 0:
+                gx = grad * 0
+            else:
+                gx = grad * y * x ** (y - 1)
+        if ctx.needs_input_grad[1]:
+            # where x == 0 and y >= 0 the limit of x^y·log(x) is 0 (PyTorch's choice too)
+            xs = x if isinstance(x, Tensor) else _scalar_like(x, y)
+            safe = where(xs == 0, 1.0, xs)
+            gy = where((xs == 0) & (y >= 0), 0.0, grad * safe ** y * log(safe))
+        return gx, gy
+
+
+class Neg(Function):
+    """y = -x           dy/dx = -1"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.negative(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Maximum(Function):
+    """z = max(x, y)    dz/dx = 1 where x > y, ½ where x == y (ties split, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.backend.maximum(x.data, y.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        share = (x > y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
+        return grad * share, grad * (1 - share)
+
+
+class Minimum(Function):
+    """z = min(x, y)    dz/dx = 1 where x < y, ½ where x == y"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.backend.minimum(x.data, y.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        share = (x < y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
+        return grad * share, grad * (1 - share)
+
+
+# ---------------------------------------------------------------------------------------
+# Unary math
+# ---------------------------------------------------------------------------------------
+
+
+class Exp(Function):
+    """y = eˣ           dy/dx = eˣ = y"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.exp(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.output
+
+
+class Log(Function):
+    """y = ln x         dy/dx = 1 / x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.log(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / x
+
+
+class Log1p(Function):
+    """y = ln(1 + x)    dy/dx = 1 / (1 + x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.log1p(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / (x + 1)
+
+
+class Expm1(Function):
+    """y = eˣ - 1       dy/dx = eˣ = y + 1"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.expm1(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * (ctx.output + 1)
+
+
+class Sqrt(Function):
+    """y = √x           dy/dx = 1 / (2√x) = 1 / (2y)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.sqrt(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / (2 * ctx.output)
+
+
+class Rsqrt(Function):
+    """y = 1 / √x       dy/dx = -½ x^(-3/2) = -½ y³"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        b = ctx.backend
+        return b.divide(1, b.sqrt(x.data))
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * -0.5 * y * y * y
+
+
+class Reciprocal(Function):
+    """y = 1 / x        dy/dx = -1 / x² = -y²"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.divide(1, x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return -grad * y * y
+
+
+class Sin(Function):
+    """y = sin x        dy/dx = cos x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.sin(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * cos(x)
+
+
+class Cos(Function):
+    """y = cos x        dy/dx = -sin x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.cos(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return -grad * sin(x)
+
+
+class Tanh(Function):
+    """y = tanh x       dy/dx = 1 - tanh² x = 1 - y²"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.tanh(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e⁻ˣ)    dy/dx = y (1 - y)
+
+    Its own op (rather than a composite) for speed and to stay finite for large |x|.
+    """
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        b = ctx.backend
+        # tanh form: never overflows, unlike 1 / (1 + exp(-x)) for x << 0
+        return b.multiply(b.add(b.tanh(b.multiply(x.data, 0.5)), 1), 0.5)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * y * (1 - y)
+
+
+class Relu(Function):
+    """y = max(x, 0)    dy/dx = 1 where x > 0, else 0"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.maximum(x.data, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * (ctx.output > 0).to(grad.dtype)
+
+
+class Erf(Function):
+    """y = erf x = (2/√π) ∫₀ˣ e^(-t²) dt      dy/dx = (2/√π) e^(-x²)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.erf(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (2 / math.sqrt(math.pi)) * exp(-(x * x))
+
+
+class Abs(Function):
+    """y = |x|          dy/dx = sign(x)  (0 at x = 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.abs(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * sign(x)
+
+
+class _Piecewise(Function):
+    """Ops that are flat almost everywhere: the gradient is 0 (sign, floor, ceil, round)."""
+
+    kernel = ""
+
+    @classmethod
+    def forward(cls, ctx, x):
+        return getattr(ctx.backend, cls.kernel)(x.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return zeros_like_grad(grad)
+
+
+class Sign(_Piecewise):
+    """y = sign x       dy/dx = 0"""
+
+    kernel = "sign"
+
+
+class Floor(_Piecewise):
+    """y = ⌊x⌋          dy/dx = 0"""
+
+    kernel = "floor"
+
+
+class Ceil(_Piecewise):
+    """y = ⌈x⌉          dy/dx = 0"""
+
+    kernel = "ceil"
+
+
+class Round(Function):
+    """y = round(x, decimals), halves to even as PyTorch      dy/dx = 0"""
+
+    @staticmethod
+    def forward(ctx, x, decimals=0):
+        return ctx.backend.round(x.data, decimals)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return zeros_like_grad(grad)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi)      dy/dx = 1 where lo ≤ x ≤ hi, else 0"""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x, lo, hi)
+        b, out = ctx.backend, x.data
+        if lo is not None:
+            out = b.maximum(out, _data(lo))
+        if hi is not None:
+            out = b.minimum(out, _data(hi))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, lo, hi = ctx.saved_tensors
+        keep = None
+        if lo is not None:
+            keep = x >= lo
+        if hi is not None:
+            keep = (x <= hi) if keep is None else keep & (x <= hi)
+        gx = grad if keep is None else grad * keep.to(grad.dtype)
+        glo = ghi = None
+        if isinstance(lo, Tensor) and ctx.needs_input_grad[1]:
+            glo = grad * (x < lo).to(grad.dtype)
+        if isinstance(hi, Tensor) and ctx.needs_input_grad[2]:
+            ghi = grad * (x > hi).to(grad.dtype)
+        return gx, glo, ghi
+
+
+class Where(Function):
+    """z = x where cond else y      dz/dx = cond,  dz/dy = not cond"""
+
+    @staticmethod
+    def forward(ctx, cond, x, y):
+        ctx.save_for_backward(cond)
+        return ctx.backend.where(cond.data, _data(x), _data(y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        zero = zeros_like_grad(grad)
+        return (None,
+                where(cond, grad, zero) if ctx.needs_input_grad[1] else None,
+                where(cond, zero, grad) if ctx.needs_input_grad[2] else None)
+
+
+class Cast(Function):
+    """y = x converted to another dtype      dy/dx = 1 (the gradient is cast back)"""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return ctx.backend.astype(x.data, dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None  # the engine casts the gradient to the input's dtype
+
+
+class Compare(Function):
+    """Comparisons and logical ops: boolean results, no gradient."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, kernel, x, y):
+        return getattr(ctx.backend, kernel)(_data(x), _data(y))
+
+
+class LogicalNot(Function):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.logical_not(x.data)
+
+
+# ---------------------------------------------------------------------------------------
+# The public functions (also Tensor methods and operators)
+# ---------------------------------------------------------------------------------------
+
+
+def _first_tensor(a, b):
+    return a if isinstance(a, Tensor) else b
+
+
+@register("add", "__add__")
+def add(input, other, *, alpha=1) -> Tensor:
+    """input + alpha * other, broadcasting."""
+    if alpha != 1:
+        other = other * alpha
+    return Add.apply(*promote(input, other, "add"))
+
+
+@register("__radd__")
+def _radd(self, other) -> Tensor:
+    return Add.apply(*promote(other, self, "add"))
+
+
+@register("sub", "subtract", "__sub__")
+def sub(input, other, *, alpha=1) -> Tensor:
+    """input - alpha * other, broadcasting."""
+    if alpha != 1:
+        other = other * alpha
+    return Sub.apply(*promote(input, other, "sub"))
+
+
+@register("__rsub__")
+def _rsub(self, other) -> Tensor:
+    return Sub.apply(*promote(other, self, "sub"))
+
+
+@register("mul", "multiply", "__mul__")
+def mul(input, other) -> Tensor:
+    return Mul.apply(*promote(input, other, "mul"))
+
+
+@register("__rmul__")
+def _rmul(self, other) -> Tensor:
+    return Mul.apply(*promote(other, self, "mul"))
+
+
+@register("div", "divide", "true_divide", "__truediv__")
+def div(input, other, *, rounding_mode=None) -> Tensor:
+    """input / other; `rounding_mode='floor'|'trunc'` rounds the quotient (no gradient)."""
+    a, b = _floatify(*promote(input, other, "div"))
+    if rounding_mode is None:
+        return Div.apply(a, b)
+    out = Div.apply(a, b)
+    if rounding_mode == "floor":
+        out = floor(out)
+    elif rounding_mode == "trunc":
+        out = where(out < 0, ceil(out), floor(out))
+    else:
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
+                         f"got {rounding_mode!r}")
+    t = _first_tensor(input, other)
+    both_int = all(not v.dtype.is_floating_point for v in (input, other)
+                   if isinstance(v, Tensor)) and not isinstance(other, float)
+    return out.to(t.dtype) if both_int else out
+
+
+@register("__rtruediv__")
+def _rtruediv(self, other) -> Tensor:
+    return Div.apply(*_floatify(*promote(other, self, "div")))
+
+
+@register("__floordiv__")
+def _floordiv(self, other) -> Tensor:
+    return div(self, other, rounding_mode="floor")
+
+
+@register("__rfloordiv__")
+def _rfloordiv(self, other) -> Tensor:
+    return div(_as_operand(other, self, "floordiv") if not isinstance(other, (int, float))
+               else _scalar_like(other, self), self, rounding_mode="floor")
+
+
+@register("remainder", "__mod__")
+def remainder(input, other) -> Tensor:
+    """input - floor(input / other) * other (Python's sign convention, as PyTorch)."""
+    return input - div(input, other, rounding_mode="floor") * other
+
+
+@register("pow", "__pow__")
+def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+    return Pow.apply(*promote(input, exponent, "pow"))
+
+
+@register("__rpow__")
+def _rpow(self, other) -> Tensor:
+    return Pow.apply(*promote(other, self, "pow"))
+
+
+@register("neg", "negative", "__neg__")
+def neg(input) -> Tensor:
+    return Neg.apply(input)
+
+
+@register("__pos__")
+def _pos(self) -> Tensor:
+    return self
+
+
+@register("maximum")
+def maximum(input, other) -> Tensor:
+    return Maximum.apply(*promote(input, other, "maximum"))
+
+
+@register("minimum")
+def minimum(input, other) -> Tensor:
+    return Minimum.apply(*promote(input, other, "minimum"))
+
+
+def _float_input(x: Tensor) -> Tensor:
+    return x if x.dtype.is_floating_point else x.to(dt.get_default_dtype())
+
+
+def _unary(cls, doc_name):
+    def op(input) -> Tensor:
+        return cls.apply(_float_input(input))
+
+    op.__name__ = doc_name
+    op.__doc__ = cls.__doc__
+    return op
+
+
+exp = register("exp")(_unary(Exp, "exp"))
+log = register("log")(_unary(Log, "log"))
+log1p = register("log1p")(_unary(Log1p, "log1p"))
+expm1 = register("expm1")(_unary(Expm1, "expm1"))
+sqrt = register("sqrt")(_unary(Sqrt, "sqrt"))
+rsqrt = register("rsqrt")(_unary(Rsqrt, "rsqrt"))
+reciprocal = register("reciprocal")(_unary(Reciprocal, "reciprocal"))
+sin = register("sin")(_unary(Sin, "sin"))
+cos = register("cos")(_unary(Cos, "cos"))
+tanh = register("tanh")(_unary(Tanh, "tanh"))
+sigmoid = register("sigmoid")(_unary(Sigmoid, "sigmoid"))
+erf = register("erf")(_unary(Erf, "erf"))
+
+
+@register("relu")
+def relu(input) -> Tensor:
+    return Relu.apply(input)
+
+
+@register("abs", "__abs__")
+def abs(input) -> Tensor:  # noqa: A001
+    return Abs.apply(input)
+
+
+@register("sign")
+def sign(input) -> Tensor:
+    return Sign.apply(input)
+
+
+@register("floor")
+def floor(input) -> Tensor:
+    return Floor.apply(input)
+
+
+@register("ceil")
+def ceil(input) -> Tensor:
+    return Ceil.apply(input)
+
+
+@register("round")
+def round(input, decimals: int = 0) -> Tensor:  # noqa: A001
+    return Round.apply(input, decimals)
+
+
+@register("square")
+def square(input) -> Tensor:
+    return input * input
+
+
+@register("clamp", "clip")
+def clamp(input, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; either bound may be None, a number or a Tensor."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        lo = promote(input, min, "clamp")[1] if min is not None else None
+        hi = promote(input, max, "clamp")[1] if max is not None else None
+        return Clamp.apply(input, lo, hi)
+    if isinstance(min, float) or isinstance(max, float):
+        input = _float_input(input)
+    return Clamp.apply(input, min, max)
+
+
+@register("clamp_min")
+def clamp_min(input, min) -> Tensor:  # noqa: A002
+    return clamp(input, min=min)
+
+
+@register("clamp_max")
+def clamp_max(input, max) -> Tensor:  # noqa: A002
+    return clamp(input, max=max)
+
+
+def where(condition, input, other) -> Tensor:
+    """Pick `input` where `condition` is true, else `other` (all three broadcast)."""
+    if not isinstance(condition, Tensor):
+        raise TypeError("where: condition must be a bool Tensor")
+    if condition.dtype is not dt.bool_:
+        condition = condition != 0
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = Tensor(input, dtype=dt.get_default_dtype() if isinstance(input, float)
+                       else None, device=condition.device) if not isinstance(input, Tensor) \
+            else input
+    x, y = promote(input, other, "where")
+    return Where.apply(condition, x, y)
+
+
+@register("where")
+def _where_method(self, condition, other) -> Tensor:
+    return where(condition, self, other)
+
+
+@register("masked_fill")
+def masked_fill(input, mask, value) -> Tensor:
+    """input with `value` wherever `mask` (bool, broadcastable) is true."""
+    if not isinstance(mask, Tensor) or mask.dtype is not dt.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool Tensor, got "
+                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill: value must be a 0-d tensor, got shape "
+                               f"{value.shape}")
+        value = value.to(input.dtype)
+    return Where.apply(mask, _scalar_like(value, input) if not isinstance(value, Tensor)
+                       else value, input)
+
+
+@register("lerp")
+def lerp(input, end, weight) -> Tensor:
+    """input + weight * (end - input)."""
+    return input + weight * (end - input)
+
+
+def cast(input, dtype) -> Tensor:
+    """input converted to `dtype`; the gradient flows back in the input's dtype."""
+    dtype = dt.as_dtype(dtype)
+    if input.dtype is dtype:
+        return input
+    if not dtype.is_floating_point and input._requires_grad:
+        return Cast.apply(input.detach(), dtype)
+    return Cast.apply(input, dtype)
+
+
+def _compare(kernel, symbol):
+    def op(input, other) -> Tensor:
+        x, y = promote(input, other, symbol)
+        return Compare.apply(kernel, x, y)
+
+    op.__name__ = kernel
+    op.__doc__ = f"Elementwise `{symbol}`: a bool tensor, not differentiable."
+    return op
+
+
+eq = register("eq", "__eq__")(_compare("equal", "=="))
+ne = register("ne", "not_equal", "__ne__")(_compare("not_equal", "!="))
+lt = register("lt", "less", "__lt__")(_compare("less", "<"))
+le = register("le", "less_equal", "__le__")(_compare("less_equal", "<="))
+gt = register("gt", "greater", "__gt__")(_compare("greater", ">"))
+ge = register("ge", "greater_equal", "__ge__")(_compare("greater_equal", ">="))
+logical_and = register("logical_and")(_compare("logical_and", "and"))
+logical_or = register("logical_or")(_compare("logical_or", "or"))
+logical_xor = register("logical_xor")(_compare("logical_xor", "xor"))
+
+
+def _bitwise(kernel, symbol):
+    def op(input, other) -> Tensor:
+        x, y = promote(input, other, symbol)
+        if x.dtype is not dt.bool_ if isinstance(x, Tensor) else y.dtype is not dt.bool_:
+            raise TypeError(f"'{symbol}' is supported for bool tensors only here; got "
+                            f"{_first_tensor(x, y).dtype}")
+        return Compare.apply(kernel, x, y)
+
+    return op
+
+
+register("__and__", "__rand__", "bitwise_and")(_bitwise("logical_and", "&"))
+register("__or__", "__ror__", "bitwise_or")(_bitwise("logical_or", "|"))
+register("__xor__", "__rxor__", "bitwise_xor")(_bitwise("logical_xor", "^"))
+
+
+@register("logical_not", "__invert__", "bitwise_not")
+def logical_not(input) -> Tensor:
+    return LogicalNot.apply(input)
+
+
+@register("isnan")
+def isnan(input) -> Tensor:
+    return input != input
+
+
+@register("isinf")
+def isinf(input) -> Tensor:
+    return abs(input) == float("inf")
+
+
+@register("isfinite")
+def isfinite(input) -> Tensor:
+    return logical_not(isnan(input) | isinf(input))
+
+
+# ---------------------------------------------------------------------------------------
+# In-place forms: x += y, x.mul_(y), ... (see Tensor._inplace for the version counter)
+# ---------------------------------------------------------------------------------------
+
+
+def _inplace_form(fn, name):
+    def method(self, *args, **kwargs) -> Tensor:
+        return self._inplace(name, fn, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"In-place {fn.__name__}: changes this tensor, bumps its version."
+    return method
+
+
+for _fn, _names in ((add, ("add_", "__iadd__")), (sub, ("sub_", "__isub__")),
+                    (mul, ("mul_", "__imul__")), (div, ("div_", "__itruediv__")),
+                    (pow, ("pow_", "__ipow__")), (clamp, ("clamp_", "clip_")),
+                    (masked_fill, ("masked_fill_",)), (neg, ("neg_",)), (exp, ("exp_",)),
+                    (log, ("log_",)), (sqrt, ("sqrt_",)), (tanh, ("tanh_",)),
+                    (sigmoid, ("sigmoid_",)), (relu, ("relu_",)), (abs, ("abs_",)),
+                    (lerp, ("lerp_",)), (clamp_min, ("clamp_min_",)),
+                    (clamp_max, ("clamp_max_",)), (floor, ("floor_",)), (round, ("round_",))):
+    register(*_names)(_inplace_form(_fn, _names[0]))
+
+
+divide, multiply, subtract, negative = div, mul, sub, neg

@@ -1,0 +1,700 @@
+"""Movement ops: reshape, expand, permute, indexing, cat, flip, roll, pad, gather, ...
+
+Their gradients move the incoming gradient back where the values came from: a reshape's
+gradient is reshaped back, an index's gradient is scattered back (adding up repeats).
+`Expand.backward` returns the gradient unchanged: the engine's single un-broadcast step
+sums it back to the input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import dtypes as dt
+from ..engine import Function, Tensor, register
+from .common import normalize_dim, shape_arg
+
+
+class Reshape(Function):
+    """y = x with a new shape      dL/dx = reshape(dL/dy, x.shape)"""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return ctx.backend.reshape(x.data, shape)
+        except (ValueError, TypeError):
+            raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
+                               f"{x.shape} ({x.numel()} elements)") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape), None
+
+
+class Expand(Function):
+    """y = x broadcast to a larger shape      dL/dx = dL/dy summed over the new axes
+    (done by the engine's un-broadcast step, so backward just passes the gradient on)."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        try:
+            return ctx.backend.broadcast_to(x.data, shape)
+        except ValueError:
+            raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to "
+                               f"{list(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class Permute(Function):
+    """y = x with axes reordered      dL/dx = dL/dy with the inverse order"""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        return ctx.backend.transpose(x.data, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axes = ctx.inputs[1]
+        inverse = [0] * len(axes)
+        for i, a in enumerate(axes):
+            inverse[a] = i
+        return grad.permute(inverse), None
+
+
+def _backend_index(index, backend, op="index"):
+    """Convert an index (ints, slices, None, Ellipsis, lists, Tensors) for the backend."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for i in index:
+        if isinstance(i, Tensor):
+            if i.backend is not backend:
+                raise RuntimeError(f"{op}: indices are on device '{i.device}' but the tensor "
+                                   f"is on '{backend.device}'")
+            if i.dtype.is_floating_point:
+                raise IndexError(f"{op}: tensors used as indices must be long, int or bool, "
+                                 f"got {i.dtype}")
+            out.append(i.data)
+        elif isinstance(i, (list, range)):
+            arr = backend.asarray(list(i))
+            out.append(arr)
+        else:
+            out.append(i)
+    return tuple(out)
+
+
+def _is_basic(index) -> bool:
+    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in index)
+
+
+class GetItem(Function):
+    """y = x[index]      dL/dx = zeros with dL/dy added back at index (repeats add up)"""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        try:
+            return ctx.backend.getitem(x.data, index)
+        except IndexError as e:
+            raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        index = ctx.inputs[1]
+        zeros = Tensor._make(ctx.backend.zeros(ctx.shape, ctx.dtype), ctx.backend)
+        return IndexPut.apply(zeros, index, grad, not _is_basic(index)), None
+
+
+class IndexPut(Function):
+    """y = x with y[index] = v (or += v when `accumulate`)
+    dL/dx = dL/dy with zeros at index (or unchanged when accumulating),  dL/dv = dL/dy[index]"""
+
+    @staticmethod
+    def forward(ctx, x, index, value, accumulate):
+        b = ctx.backend
+        v = value.data if isinstance(value, Tensor) else value
+        if accumulate:
+            return b.index_add(x.data, index, v)
+        return b.setitem(x.data, index, v)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, index, value, accumulate = ctx.inputs
+        gx = gv = None
+        if ctx.needs_input_grad[0]:
+            gx = grad if accumulate else IndexPut.apply(grad, index, 0.0, False)
+        if ctx.needs_input_grad[2]:
+            gv = GetItem.apply(grad, index)  # the engine sums it to value's shape
+        return gx, None, gv, None
+
+
+class Cat(Function):
+    """y = [x₁; x₂; ...] along `axis`      dL/dxᵢ = the slice of dL/dy where xᵢ landed"""
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.sizes = [x.shape[axis] for x in xs]
+        return ctx.backend.concatenate([x.data for x in xs], axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = ctx.inputs[0]
+        grads, start = [None], 0
+        for size, needed in zip(ctx.sizes, ctx.needs_input_grad[1:]):
+            index = (slice(None),) * axis + (slice(start, start + size),)
+            grads.append(GetItem.apply(grad, index) if needed else None)
+            start += size
+        return tuple(grads)
+
+
+class Flip(Function):
+    """y = x reversed along axes      dL/dx = dL/dy reversed along the same axes"""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        return ctx.backend.flip(x.data, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Flip.apply(grad, ctx.inputs[1]), None
+
+
+class Roll(Function):
+    """y = x shifted cyclically      dL/dx = dL/dy shifted back"""
+
+    @staticmethod
+    def forward(ctx, x, shifts, axes):
+        return ctx.backend.roll(x.data, shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, shifts, axes = ctx.inputs
+        back = tuple(-s for s in shifts) if isinstance(shifts, tuple) else -shifts
+        return Roll.apply(grad, back, axes), None, None
+
+
+class Pad(Function):
+    """y = x surrounded by a constant      dL/dx = the centre of dL/dy"""
+
+    @staticmethod
+    def forward(ctx, x, widths, value):
+        return ctx.backend.pad(x.data, widths, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        widths = ctx.inputs[1]
+        index = tuple(slice(lo, n - hi) for (lo, hi), n in zip(widths, grad.shape))
+        return GetItem.apply(grad, index), None, None
+
+
+class Triangle(Function):
+    """y = tril(x, k) or triu(x, k)      dL/dx = the same triangle of dL/dy"""
+
+    @staticmethod
+    def forward(ctx, x, kernel, k):
+        return getattr(ctx.backend, kernel)(x.data, k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, kernel, k = ctx.inputs
+        return Triangle.apply(grad, kernel, k), None, None
+
+
+class Gather(Function):
+    """y[..i..] = x[..index[..i..]..] along `axis`
+    dL/dx = zeros with dL/dy added at index (repeats add up)"""
+
+    @staticmethod
+    def forward(ctx, x, axis, index):
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        return ctx.backend.take_along_axis(x.data, index.data, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, axis, index = ctx.inputs
+        zeros = Tensor._make(ctx.backend.zeros(ctx.shape, ctx.dtype), ctx.backend)
+        return ScatterAdd.apply(zeros, axis, index, grad), None, None
+
+
+class ScatterAdd(Function):
+    """y = x; y[..index[..i..]..] += src[..i..] along `axis`
+    dL/dx = dL/dy,  dL/dsrc = gather(dL/dy, axis, index)"""
+
+    @staticmethod
+    def forward(ctx, x, axis, index, src):
+        sub = tuple(slice(0, n) for n in index.shape)
+        return ctx.backend.scatter_add(x.data, axis, index.data, src.data[sub])
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, axis, index, src = ctx.inputs
+        gsrc = None
+        if ctx.needs_input_grad[3]:
+            gsrc = Gather.apply(grad, axis, index)
+            if gsrc.shape != src.shape:  # src may be larger than index: zeros elsewhere
+                widths = [(0, s - g) for s, g in zip(src.shape, gsrc.shape)]
+                gsrc = Pad.apply(gsrc, widths, 0.0)
+        return grad, None, None, gsrc
+
+
+# ---------------------------------------------------------------------------------------
+# Public functions and methods
+# ---------------------------------------------------------------------------------------
+
+
+def _resolve_shape(shape: tuple, numel: int, op: str) -> tuple:
+    if sum(1 for s in shape if s == -1) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred (-1), got {list(shape)}")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op}: shape {list(shape)} is invalid for input of "
+                               f"{numel} elements")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if math.prod(shape) != numel:
+        raise RuntimeError(f"{op}: shape {list(shape)} is invalid for input of {numel} "
+                           f"elements")
+    return shape
+
+
+@register("reshape")
+def reshape(input, *shape) -> Tensor:
+    shape = _resolve_shape(shape_arg(shape), input.numel(), "reshape")
+    if shape == input.shape:
+        return input
+    return Reshape.apply(input, shape)
+
+
+@register("view")
+def view(input, *shape) -> Tensor:
+    """Like reshape (smolgrad has no aliasing views: every result is a new value)."""
+    if len(shape) == 1 and isinstance(shape[0], dt.dtype):
+        raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+    return reshape(input, *shape)
+
+
+@register("reshape_as")
+def reshape_as(input, other) -> Tensor:
+    return reshape(input, other.shape)
+
+
+@register("view_as")
+def view_as(input, other) -> Tensor:
+    return reshape(input, other.shape)
+
+
+@register("contiguous")
+def contiguous(input, memory_format=None) -> Tensor:
+    """A no-op: smolgrad does not expose strides."""
+    return input
+
+
+@register("flatten")
+def flatten(input, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if input.ndim == 0:
+        return reshape(input, 1)
+    s = normalize_dim(start_dim, input.ndim, "flatten")
+    e = normalize_dim(end_dim, input.ndim, "flatten")
+    if s > e:
+        raise RuntimeError("flatten: start_dim cannot come after end_dim")
+    shape = input.shape
+    return reshape(input, shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
+
+
+@register("unflatten")
+def unflatten(input, dim: int, sizes) -> Tensor:
+    d = normalize_dim(dim, input.ndim, "unflatten")
+    sizes = _resolve_shape(tuple(sizes), input.shape[d], "unflatten")
+    return reshape(input, input.shape[:d] + sizes + input.shape[d + 1:])
+
+
+@register("squeeze")
+def squeeze(input, dim=None) -> Tensor:
+    if dim is None:
+        axes = tuple(i for i, n in enumerate(input.shape) if n == 1)
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        axes = tuple(normalize_dim(d, input.ndim, "squeeze") for d in dims)
+        axes = tuple(a for a in axes if input.shape[a] == 1)
+    return reshape(input, tuple(n for i, n in enumerate(input.shape) if i not in axes))
+
+
+@register("unsqueeze")
+def unsqueeze(input, dim: int) -> Tensor:
+    d = normalize_dim(dim, input.ndim + 1, "unsqueeze")
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
+
+
+@register("expand")
+def expand(input, *sizes) -> Tensor:
+    """Broadcast to `sizes` (-1 keeps a dimension), without copying."""
+    sizes = shape_arg(sizes)
+    if len(sizes) < input.ndim:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
+                           f"at least the number of dimensions of the tensor ({input.ndim})")
+    lead = len(sizes) - input.ndim
+    shape = tuple(input.shape[i - lead] if s == -1 and i >= lead else s
+                  for i, s in enumerate(sizes))
+    if shape == input.shape:
+        return input
+    return Expand.apply(input, shape)
+
+
+@register("expand_as")
+def expand_as(input, other) -> Tensor:
+    return expand(input, other.shape)
+
+
+@register("broadcast_to")
+def broadcast_to(input, size) -> Tensor:
+    return expand(input, tuple(size))
+
+
+def broadcast_tensors(*tensors) -> list:
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return [expand(t, shape) for t in tensors]
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(ndim):
+        sizes = {s[i - ndim + len(s)] for s in shapes if i - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} cannot be broadcast "
+                               f"together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+@register("permute")
+def permute(input, *dims) -> Tensor:
+    dims = shape_arg(dims)
+    axes = tuple(normalize_dim(d, input.ndim, "permute") for d in dims)
+    if sorted(axes) != list(range(input.ndim)):
+        raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the "
+                           f"{input.ndim} dimensions of a tensor of shape {input.shape}")
+    if axes == tuple(range(input.ndim)):
+        return input
+    return Permute.apply(input, axes)
+
+
+@register("transpose", "swapaxes", "swapdims")
+def transpose(input, dim0: int, dim1: int) -> Tensor:
+    axes = list(range(input.ndim))
+    a = normalize_dim(dim0, input.ndim, "transpose")
+    b = normalize_dim(dim1, input.ndim, "transpose")
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(input, axes)
+
+
+@register("t")
+def t(input) -> Tensor:
+    if input.ndim > 2:
+        raise RuntimeError(f"t: expects a tensor with <= 2 dimensions, got {input.ndim}")
+    return transpose(input, 0, 1) if input.ndim == 2 else input
+
+
+@register("movedim", "moveaxis")
+def movedim(input, source: int, destination: int) -> Tensor:
+    order = list(range(input.ndim))
+    s = normalize_dim(source, input.ndim, "movedim")
+    d = normalize_dim(destination, input.ndim, "movedim")
+    order.remove(s)
+    order.insert(d, s)
+    return permute(input, order)
+
+
+Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))),
+                    doc="All dimensions reversed (the transpose, for a matrix).")
+Tensor.mT = property(lambda self: transpose(self, -2, -1),
+                     doc="The last two dimensions swapped (a batch of transposed matrices).")
+
+
+@register("__getitem__")
+def getitem(input, index) -> Tensor:
+    """x[index] with ints, slices, None, Ellipsis, int/bool lists or Tensors."""
+    return GetItem.apply(input, _backend_index(index, input.backend))
+
+
+@register("__setitem__")
+def setitem(input, index, value) -> None:
+    """x[index] = value: an in-place change (version counter bumped), differentiable
+    with respect to both the old x and value."""
+    index = _backend_index(index, input.backend, "setitem")
+    if isinstance(value, Tensor):
+        if value.backend is not input.backend:
+            raise RuntimeError(f"setitem: value is on device '{value.device}' but the tensor "
+                               f"is on '{input.device}'")
+        value = value.to(input.dtype)
+    input._inplace("setitem", IndexPut.apply, index, value, False)
+
+
+@register("index_put_")
+def index_put_(input, indices, values, accumulate: bool = False) -> Tensor:
+    index = _backend_index(tuple(indices), input.backend, "index_put_")
+    return input._inplace("index_put_", IndexPut.apply, index, values.to(input.dtype),
+                          accumulate)
+
+
+@register("index_put")
+def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
+    index = _backend_index(tuple(indices), input.backend, "index_put")
+    return IndexPut.apply(input, index, values.to(input.dtype), accumulate)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension."""
+    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    axis = normalize_dim(dim, first.ndim, "cat")
+    for i, t in enumerate(tensors):
+        if t.ndim != first.ndim or any(a != b for j, (a, b) in
+                                       enumerate(zip(t.shape, first.shape)) if j != axis):
+            raise RuntimeError(f"cat: sizes of tensors must match except in dimension {axis}; "
+                               f"tensor 0 has shape {first.shape}, tensor {i} has shape "
+                               f"{t.shape}")
+    target = first.dtype
+    for t in tensors[1:]:
+        target = dt.promote_types(target, t.dtype)
+    tensors = [t.to(target) for t in tensors]
+    return Cat.apply(axis, *tensors)
+
+
+concatenate = concat = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack: expects each tensor to be equal size, but got "
+                               f"{tensors[0].shape} at entry 0 and {t.shape} at entry {i}")
+    d = normalize_dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def hstack(tensors) -> Tensor:
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    return cat([t if t.ndim > 1 else t.reshape(1, -1) for t in tensors], 0)
+
+
+@register("split")
+def split(input, split_size_or_sections, dim: int = 0) -> tuple:
+    d = normalize_dim(dim, input.ndim, "split")
+    n = input.shape[d]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be positive, got "
+                             f"{split_size_or_sections}")
+        sizes = [min(split_size_or_sections, n - s) for s in range(0, n,
+                                                                  split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split: sizes {sizes} do not sum to the dimension's size {n}")
+    out, start = [], 0
+    for size in sizes:
+        out.append(input[(slice(None),) * d + (slice(start, start + size),)])
+        start += size
+    return tuple(out)
+
+
+@register("chunk")
+def chunk(input, chunks: int, dim: int = 0) -> tuple:
+    n = input.shape[normalize_dim(dim, input.ndim, "chunk")]
+    return split(input, max(-(-n // chunks), 1), dim)
+
+
+@register("tensor_split")
+def tensor_split(input, sections: int, dim: int = 0) -> tuple:
+    n = input.shape[normalize_dim(dim, input.ndim, "tensor_split")]
+    q, r = divmod(n, sections)
+    return split(input, [q + 1] * r + [q] * (sections - r), dim)
+
+
+@register("unbind")
+def unbind(input, dim: int = 0) -> tuple:
+    d = normalize_dim(dim, input.ndim, "unbind")
+    return tuple(input[(slice(None),) * d + (i,)] for i in range(input.shape[d]))
+
+
+@register("flip")
+def flip(input, *dims) -> Tensor:
+    dims = shape_arg(dims) if dims else ()
+    axes = tuple(normalize_dim(d, input.ndim, "flip") for d in dims)
+    return Flip.apply(input, axes)
+
+
+@register("fliplr")
+def fliplr(input) -> Tensor:
+    return flip(input, 1)
+
+
+@register("flipud")
+def flipud(input) -> Tensor:
+    return flip(input, 0)
+
+
+@register("roll")
+def roll(input, shifts, dims=None) -> Tensor:
+    if dims is None:
+        flat = Roll.apply(input.reshape(-1), shifts if isinstance(shifts, int) else shifts[0],
+                          0)
+        return flat.reshape(input.shape)
+    if isinstance(dims, int):
+        return Roll.apply(input, shifts, normalize_dim(dims, input.ndim, "roll"))
+    axes = tuple(normalize_dim(d, input.ndim, "roll") for d in dims)
+    return Roll.apply(input, tuple(shifts), axes)
+
+
+@register("tril")
+def tril(input, diagonal: int = 0) -> Tensor:
+    if input.ndim < 2:
+        raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got "
+                           f"shape {input.shape}")
+    return Triangle.apply(input, "tril", diagonal)
+
+
+@register("triu")
+def triu(input, diagonal: int = 0) -> Tensor:
+    if input.ndim < 2:
+        raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got "
+                           f"shape {input.shape}")
+    return Triangle.apply(input, "triu", diagonal)
+
+
+def _pad_widths(pad, ndim: int, op: str) -> list:
+    """PyTorch's pad order: (last_lo, last_hi, second_last_lo, ...) -> per-axis pairs."""
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > ndim:
+        raise RuntimeError(f"{op}: padding {list(pad)} must have an even length of at most "
+                           f"2 * {ndim} entries")
+    widths = [(0, 0)] * ndim
+    for i in range(len(pad) // 2):
+        widths[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return widths
+
+
+def pad(input, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad with a constant (negative widths crop, as in PyTorch)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant'")
+    widths = _pad_widths(pad, input.ndim, "pad")
+    crop = tuple(slice(-lo if lo < 0 else 0, (n + hi) if hi < 0 else None)
+                 for (lo, hi), n in zip(widths, input.shape))
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        input = input[crop]
+        widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    if all(lo == 0 and hi == 0 for lo, hi in widths):
+        return input
+    return Pad.apply(input, widths, value)
+
+
+@register("repeat")
+def repeat(input, *sizes) -> Tensor:
+    """Tile the tensor `sizes[i]` times along each dimension (PyTorch's repeat)."""
+    sizes = shape_arg(sizes)
+    if len(sizes) < input.ndim:
+        raise RuntimeError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
+                           f"than the number of tensor dims ({input.ndim})")
+    x = input.reshape((1,) * (len(sizes) - input.ndim) + input.shape)
+    # interleave: (s0, n0, s1, n1, ...) then merge each pair
+    expanded = x.reshape([d for n in x.shape for d in (1, n)])
+    expanded = expanded.expand([d for s, n in zip(sizes, x.shape) for d in (s, n)])
+    return expanded.reshape([s * n for s, n in zip(sizes, x.shape)])
+
+
+@register("repeat_interleave")
+def repeat_interleave(input, repeats: int, dim=None) -> Tensor:
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    d = normalize_dim(dim, input.ndim, "repeat_interleave")
+    x = input.unsqueeze(d + 1)
+    shape = list(x.shape)
+    shape[d + 1] = repeats
+    out_shape = list(input.shape)
+    out_shape[d] *= repeats
+    return x.expand(shape).reshape(out_shape)
+
+
+@register("gather")
+def gather(input, dim: int, index) -> Tensor:
+    """out[i][j] = input[index[i][j]][j] for dim=0 (and so on)."""
+    d = normalize_dim(dim, input.ndim, "gather")
+    if index.ndim != input.ndim:
+        raise RuntimeError(f"gather: index has {index.ndim} dims but input has {input.ndim}")
+    if index.shape != input.shape:
+        sub = tuple(slice(0, n) if i != d else slice(None) for i, n in enumerate(index.shape))
+        input = input[sub]
+    return Gather.apply(input, d, index)
+
+
+@register("take_along_dim")
+def take_along_dim(input, indices, dim=None) -> Tensor:
+    if dim is None:
+        return Gather.apply(input.reshape(-1), 0, indices.reshape(-1))
+    d = normalize_dim(dim, input.ndim, "take_along_dim")
+    shape = list(broadcast_shapes(
+        tuple(n for i, n in enumerate(input.shape) if i != d),
+        tuple(n for i, n in enumerate(indices.shape) if i != d)))
+    in_shape, idx_shape = list(shape), list(shape)
+    in_shape.insert(d, input.shape[d])
+    idx_shape.insert(d, indices.shape[d])
+    return Gather.apply(expand(input, in_shape), d, expand(indices, idx_shape))
+
+
+@register("scatter_add")
+def scatter_add(input, dim: int, index, src) -> Tensor:
+    """out = input; out[index[i][j]][j] += src[i][j] for dim=0 (and so on)."""
+    d = normalize_dim(dim, input.ndim, "scatter_add")
+    return ScatterAdd.apply(input, d, index, src.to(input.dtype))
+
+
+@register("scatter_add_")
+def scatter_add_(input, dim: int, index, src) -> Tensor:
+    return input._inplace("scatter_add_", scatter_add, dim, index, src)
+
+
+@register("index_select")
+def index_select(input, dim: int, index) -> Tensor:
+    d = normalize_dim(dim, input.ndim, "index_select")
+    if index.ndim > 1:
+        raise IndexError(f"index_select: index must be 1-D, got shape {index.shape}")
+    return input[(slice(None),) * d + (index.reshape(-1),)]
+
+
+@register("masked_select")
+def masked_select(input, mask) -> Tensor:
+    x, m = broadcast_tensors(input, mask)
+    return x[m]
+
+
+@register("nonzero")
+def nonzero(input, as_tuple: bool = False):
+    """Indices of the non-zero elements: (n, ndim), or a tuple of ndim (n,) tensors."""
+    b = input.backend
+    idx = [Tensor._make(b.astype(i, dt.int64), b) for i in b.nonzero(input.data)]
+    return tuple(idx) if as_tuple else stack(idx, dim=1) if idx else idx
+
+
+@register("narrow")
+def narrow(input, dim: int, start: int, length: int) -> Tensor:
+    d = normalize_dim(dim, input.ndim, "narrow")
+    start = start % input.shape[d] if start < 0 else start
+    return input[(slice(None),) * d + (slice(start, start + length),)]
+
+
+swapaxes = swapdims = transpose

@@ -1,0 +1,357 @@
+"""Reductions: sum, mean, prod, max/min, argmax, var/std, logsumexp, cumsum, softmax, norm.
+
+A reduction's gradient spreads the output gradient back over the reduced axes:
+`_expand_back` puts the reduced axes back (size 1) and broadcasts to the input's shape.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+from .. import dtypes as dt
+from ..engine import Function, Tensor, register
+from .common import normalize_dim, normalize_dims
+from .elementwise import exp, log, sqrt, where
+
+
+def _keepdim_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand_back(grad: Tensor, shape: tuple, axes: tuple, keepdim: bool) -> Tensor:
+    """Undo a reduction's shape: (reduced) -> (input shape), repeating along `axes`."""
+    if not keepdim:
+        grad = grad.reshape(_keepdim_shape(shape, axes))
+    return grad.expand(shape)
+
+
+class Sum(Function):
+    """y = Σ_axes x        dy/dx = 1 (each input element contributes once)"""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.shape = x.shape
+        return ctx.backend.sum(x.data, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, axes, keepdim = ctx.inputs
+        return _expand_back(grad, ctx.shape, axes, keepdim), None, None
+
+
+class Amax(Function):
+    """y = max_axes x      dy/dx = 1/k at the k positions that attain the max, else 0"""
+
+    saves_output = True
+    kernel = "max"
+
+    @classmethod
+    def forward(cls, ctx, x, axes, keepdim):
+        ctx.save_for_backward(x)
+        if x.numel() == 0:
+            raise RuntimeError(f"{cls.kernel}: cannot reduce an empty tensor of shape "
+                               f"{x.shape} (the operation has no identity)")
+        return getattr(ctx.backend, cls.kernel)(x.data, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, axes, keepdim = ctx.inputs
+        out = _expand_back(ctx.output, x.shape, axes, keepdim)
+        hit = (x == out).to(grad.dtype)
+        count = hit.sum(dim=axes, keepdim=True)
+        return _expand_back(grad, x.shape, axes, keepdim) * hit / count, None, None
+
+
+class Amin(Amax):
+    """y = min_axes x      dy/dx = 1/k at the k positions that attain the min, else 0"""
+
+    kernel = "min"
+
+
+class Prod(Function):
+    """y = Π_axes x        dy/dxᵢ = Π_{j≠i} xⱼ  (exact with zeros: no division by xᵢ = 0)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.save_for_backward(x)
+        return ctx.backend.prod(x.data, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, axes, keepdim = ctx.inputs
+        is_zero = x == 0
+        nonzero = where(is_zero, 1.0, x)
+        prod_nonzero = nonzero.prod(dim=axes, keepdim=True)
+        zeros = is_zero.sum(dim=axes, keepdim=True)
+        out = _expand_back(ctx.output, x.shape, axes, keepdim)
+        others = where(is_zero, prod_nonzero * (zeros == 1).to(x.dtype), out / nonzero)
+        return _expand_back(grad, x.shape, axes, keepdim) * others, None, None
+
+
+class Cumsum(Function):
+    """yᵢ = Σ_{j≤i} xⱼ     dL/dxⱼ = Σ_{i≥j} dL/dyᵢ  (a reversed cumulative sum)"""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        return ctx.backend.cumsum(x.data, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = ctx.inputs[1]
+        return grad.flip(axis).cumsum(axis).flip(axis), None
+
+
+class Softmax(Function):
+    """yᵢ = e^(xᵢ - m) / Σⱼ e^(xⱼ - m)  (m = max x, for stability)
+    dL/dx = y ⊙ (g - Σ g ⊙ y)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        b = ctx.backend
+        m = b.max(x.data, axis=axis, keepdims=True)
+        e = b.exp(b.subtract(x.data, b.where(b.isfinite(m), m, 0)))
+        return b.divide(e, b.sum(e, axis=axis, keepdims=True))
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, axis = ctx.output, ctx.inputs[1]
+        return y * (grad - (grad * y).sum(dim=axis, keepdim=True)), None
+
+
+class LogSoftmax(Function):
+    """yᵢ = xᵢ - logΣⱼ e^(xⱼ)      dL/dx = g - softmax(x) · Σ g"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        return ctx.backend.subtract(x.data, ctx.backend.logsumexp(x.data, axis, keepdims=True))
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, axis = ctx.output, ctx.inputs[1]
+        return grad - exp(y) * grad.sum(dim=axis, keepdim=True), None
+
+
+class ArgReduce(Function):
+    """argmax / argmin: int64 indices, not differentiable."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, kernel, x, axis, keepdim):
+        b = ctx.backend
+        data = x.data if axis is not None else b.reshape(x.data, (-1,))
+        out = getattr(b, kernel)(data, axis=0 if axis is None else axis)
+        if keepdim and axis is not None:
+            out = b.reshape(out, _keepdim_shape(x.shape, (axis,)))
+        elif keepdim:
+            out = b.reshape(out, (1,) * x.ndim)
+        return b.astype(out, dt.int64)
+
+
+class Logical(Function):
+    """all / any: bool results, not differentiable."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, kernel, x, axes, keepdim):
+        return getattr(ctx.backend, kernel)(x.data, axis=axes, keepdims=keepdim)
+
+
+# ---------------------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------------------
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+@register("sum")
+def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+    """Σ over `dim` (all dims when None). Integers and bools sum to int64, as PyTorch."""
+    if dtype is not None:
+        input = input.to(dtype)
+    elif not input.dtype.is_floating_point and input.dtype is not dt.int64:
+        input = input.to(dt.int64)
+    return Sum.apply(input, normalize_dims(dim, input.ndim, "sum"), keepdim)
+
+
+@register("mean")
+def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Σ / n over `dim`."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"mean: could not infer output dtype; input dtype must be floating "
+                           f"point, got {input.dtype}; pass dtype= or convert with .float()")
+    axes = normalize_dims(dim, input.ndim, "mean")
+    count = 1
+    for a in axes:
+        count *= input.shape[a]
+    return Sum.apply(input, axes, keepdim) / (count if count else float("nan"))
+
+
+@register("prod")
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        input = input.to(dtype)
+    axes = normalize_dims(dim, input.ndim, "prod") if dim is not None else tuple(
+        range(input.ndim))
+    return Prod.apply(input, axes, keepdim)
+
+
+@register("amax")
+def amax(input, dim=(), keepdim: bool = False) -> Tensor:
+    return Amax.apply(input, normalize_dims(dim, input.ndim, "amax"), keepdim)
+
+
+@register("amin")
+def amin(input, dim=(), keepdim: bool = False) -> Tensor:
+    return Amin.apply(input, normalize_dims(dim, input.ndim, "amin"), keepdim)
+
+
+def _max_min(input, dim, keepdim, other, reduce_fn, arg_kernel, pairwise, name):
+    if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise form
+        other, dim = dim, None
+    if other is not None:
+        return pairwise(input, other)
+    if dim is None:
+        return reduce_fn(input)
+    axis = normalize_dim(dim, input.ndim, name)
+    indices = ArgReduce.apply(arg_kernel, input, axis, True)
+    values = input.take_along_dim(indices, dim=axis)  # the gradient goes to that index
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    return values_indices(values, indices)
+
+
+@register("max")
+def max(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """max(x) -> the max; max(x, dim) -> (values, indices); max(x, y) -> elementwise."""
+    from .elementwise import maximum
+
+    return _max_min(input, dim, keepdim, other, amax, "argmax", maximum, "max")
+
+
+@register("min")
+def min(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """min(x) -> the min; min(x, dim) -> (values, indices); min(x, y) -> elementwise."""
+    from .elementwise import minimum
+
+    return _max_min(input, dim, keepdim, other, amin, "argmin", minimum, "min")
+
+
+@register("argmax")
+def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else normalize_dim(dim, input.ndim, "argmax")
+    return ArgReduce.apply("argmax", input, axis, keepdim)
+
+
+@register("argmin")
+def argmin(input, dim=None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else normalize_dim(dim, input.ndim, "argmin")
+    return ArgReduce.apply("argmin", input, axis, keepdim)
+
+
+@register("var")
+def var(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
+    """Σ (x - mean)² / (n - correction)."""
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    axes = normalize_dims(dim, input.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= input.shape[a]
+    centered = input - mean(input, dim=axes, keepdim=True)
+    return (centered * centered).sum(dim=axes, keepdim=keepdim) / builtins.max(n - correction, 0)
+
+
+@register("std")
+def std(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
+    """√var."""
+    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+
+
+def var_mean(input, dim=None, *, correction=1, keepdim: bool = False):
+    return (var(input, dim, correction=correction, keepdim=keepdim),
+            mean(input, dim, keepdim=keepdim))
+
+
+def std_mean(input, dim=None, *, correction=1, keepdim: bool = False):
+    return (std(input, dim, correction=correction, keepdim=keepdim),
+            mean(input, dim, keepdim=keepdim))
+
+
+@register("logsumexp")
+def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
+    """log Σ eˣ, computed as m + log Σ e^(x - m) with m = max x (finite for huge x; a row
+    of -inf gives -inf)."""
+    axes = normalize_dims(dim, input.ndim, "logsumexp")
+    m = amax(input.detach(), dim=axes, keepdim=True)
+    m = where(m.isfinite(), m, 0.0)
+    out = log(exp(input - m).sum(dim=axes, keepdim=True)) + m
+    return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
+
+
+@register("cumsum")
+def cumsum(input, dim: int, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        input = input.to(dtype)
+    return Cumsum.apply(input, normalize_dim(dim, input.ndim, "cumsum"))
+
+
+@register("softmax")
+def softmax(input, dim: int, dtype=None) -> Tensor:
+    if dtype is not None:
+        input = input.to(dtype)
+    return Softmax.apply(input, normalize_dim(dim, input.ndim, "softmax"))
+
+
+@register("log_softmax")
+def log_softmax(input, dim: int, dtype=None) -> Tensor:
+    if dtype is not None:
+        input = input.to(dtype)
+    return LogSoftmax.apply(input, normalize_dim(dim, input.ndim, "log_softmax"))
+
+
+@register("norm")
+def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """The p-norm (p = 2 / 'fro' by default; also 1, inf, -inf, 0 and any real p)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    axes = normalize_dims(dim, input.ndim, "norm")
+    if p in ("fro", 2, 2.0):
+        return sqrt((input * input).sum(dim=axes, keepdim=keepdim))
+    if p == float("inf"):
+        return amax(input.abs(), dim=axes, keepdim=keepdim)
+    if p == float("-inf"):
+        return amin(input.abs(), dim=axes, keepdim=keepdim)
+    if p == 0:
+        return (input != 0).to(input.dtype).sum(dim=axes, keepdim=keepdim)
+    if p == 1:
+        return input.abs().sum(dim=axes, keepdim=keepdim)
+    return (input.abs() ** p).sum(dim=axes, keepdim=keepdim) ** (1.0 / p)
+
+
+@register("all")
+def all(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return Logical.apply("all", input, normalize_dims(dim, input.ndim, "all"), keepdim)
+
+
+@register("any")
+def any(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return Logical.apply("any", input, normalize_dims(dim, input.ndim, "any"), keepdim)
+
+
+@register("count_nonzero")
+def count_nonzero(input, dim=None) -> Tensor:
+    return (input != 0).sum(dim=dim)
+
