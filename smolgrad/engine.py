@@ -649,12 +649,14 @@ def _unbroadcast(grad: Tensor, inp: Tensor, node: Function) -> Tensor:
 
 
 def run_backward(roots, root_grads, retain_graph=None, create_graph=False, inputs=None,
-                 accumulate=True):
+                 accumulate=True, observer=None):
     """The engine: propagate `root_grads` from `roots` back through the graph.
 
     With `accumulate=True` (Tensor.backward) gradients are added into leaves' `.grad` (and
     retained non-leaves'); with `accumulate=False` (autograd.grad) nothing is stored and the
-    gradients of `inputs` are returned instead.
+    gradients of `inputs` are returned instead. `observer(tensor, node, grad, steps)`, when
+    given, sees every node as it is processed (`smolgrad.viz.explain_backward` uses it);
+    `steps` holds one `(input, raw_grad, final_grad, summed_axes)` per input reached.
     """
     if retain_graph is None:
         retain_graph = create_graph
@@ -700,6 +702,7 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
                 in_grads = (in_grads,)
             if len(in_grads) < len(node.inputs):
                 in_grads = in_grads + (None,) * (len(node.inputs) - len(in_grads))
+            steps = [] if observer is not None else None
             for inp, ig, needed, version in zip(node.inputs, in_grads, node.needs_input_grad,
                                                 node._input_versions):
                 if not needed or ig is None:
@@ -711,19 +714,27 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
                         f"{inp._version}); use an out-of-place op")
                 if not isinstance(ig, Tensor):
                     ig = Tensor._make(node.backend.asarray(ig), node.backend)
+                raw = ig
                 ig = _unbroadcast(ig, inp, node)
+                if steps is not None:
+                    axes = broadcast_axes(raw.shape, inp.shape) if raw.shape != inp.shape else ()
+                    steps.append((inp, raw, ig, axes))
                 key = id(inp)
                 grads[key] = grads[key] + ig if key in grads else ig
+            if observer is not None:
+                observer(t, node, g, steps)
             if not retain_graph:
                 node._release()
-    _evaluate([t._grad for t in touched])
+    evaluate([t._grad for t in touched])
     if inputs is not None:
         return results
     return None
 
 
-def _evaluate(tensors) -> None:
-    """Lazy backends (MLX) compute now, so a training loop's graph of arrays stays small."""
+def evaluate(tensors) -> None:
+    """Make lazy backends (MLX) compute these tensors now, so that a training loop's graph
+    of pending array operations stays small. A no-op for eager backends. The engine calls it
+    on the gradients after backward; optimizers call it on the parameters after a step."""
     by_backend: dict = {}
     for t in tensors:
         if t is not None and getattr(t.backend, "lazy", False):
