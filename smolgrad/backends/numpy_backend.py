@@ -22,19 +22,24 @@ class NumpyBackend:
     has_float64 = True
     has_bfloat16 = False
 
+    # Elementwise math, reductions and reshaping taken straight from the array library
+    # (bound once in __init__). Other backends bind the same names, overriding the ones
+    # their library spells differently, so this list is part of the backend interface.
+    LIBRARY_FUNCTIONS = (
+        "add subtract multiply divide power maximum minimum negative abs sign exp log "
+        "log1p expm1 sqrt sin cos tanh floor ceil equal not_equal less less_equal "
+        "greater greater_equal logical_and logical_or logical_not logical_xor where "
+        "isnan isinf isfinite matmul einsum reshape transpose broadcast_to flip roll "
+        "concatenate stack tril triu take_along_axis sum prod max min argmax argmin "
+        "cumsum any all clip outer square nonzero"
+    ).split()
+
     def __init__(self, xp=np):
         self.xp = xp
         self._rng = np.random.default_rng()
-        # Elementwise math and reductions are the library's own functions, bound once.
-        for fn in (
-            "add subtract multiply divide power maximum minimum negative abs sign exp log "
-            "log1p expm1 sqrt sin cos tanh floor ceil equal not_equal less less_equal "
-            "greater greater_equal logical_and logical_or logical_not logical_xor where "
-            "isnan isinf isfinite matmul einsum reshape transpose broadcast_to flip roll "
-            "concatenate stack tril triu take_along_axis sum prod max min argmax argmin "
-            "cumsum any all clip outer square nonzero"
-        ).split():
-            setattr(self, fn, getattr(xp, fn))
+        for fn in self.LIBRARY_FUNCTIONS:
+            if not hasattr(type(self), fn):  # a subclass's own method wins
+                setattr(self, fn, getattr(xp, fn))
         self._to_native = {
             dt.bool_: np.bool_, dt.int32: np.int32, dt.int64: np.int64,
             dt.float16: np.float16, dt.float32: np.float32, dt.float64: np.float64,
@@ -156,7 +161,7 @@ class NumpyBackend:
         return out
 
     def scatter_add(self, x, axis, index, src):
-        """Copy of `x` with out[..., index[i], ...] += src[i] along `axis` (PyTorch's scatter_add)."""
+        """Copy of `x` with out[..., index[i], ...] += src[i] along `axis` (as scatter_add)."""
         idx = list(self.xp.indices(index.shape, sparse=True))
         idx[axis] = index
         return self.index_add(x, tuple(idx), src)
