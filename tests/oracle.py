@@ -34,7 +34,7 @@ def _inputs(specs, rng, dtype, low, high, positive):
             a = rng.uniform(low, high, s)
             if positive:
                 a = np.abs(a) + 0.1
-            arrays.append(a.astype(dtype))
+            arrays.append(np.asarray(a, dtype=dtype))  # 0-d stays an array, not a scalar
         else:
             arrays.append(s)
     return arrays
