@@ -170,7 +170,10 @@ class Tensor:
 
     @property
     def dtype(self) -> dt.dtype:
-        return self.backend.dtype_of(self.data)
+        try:
+            return self.backend.dtypes_by_native[self.data.dtype]
+        except KeyError:
+            return self.backend.dtype_of(self.data)  # raises a clear error
 
     @property
     def device(self) -> device:
@@ -501,8 +504,7 @@ class Function:
 
     def save_for_backward(self, *tensors) -> None:
         self._saved = tensors
-        self._saved_versions = tuple(t._version if isinstance(t, Tensor) else None
-                                     for t in tensors)
+        self._saved_versions = [t._version if isinstance(t, Tensor) else None for t in tensors]
 
     @property
     def saved_tensors(self) -> tuple:
@@ -540,7 +542,7 @@ class Function:
         """Run forward on the inputs; record the node if a gradient will be needed."""
         ctx = cls.__new__(cls)
         backend = None
-        record = False
+        needs = []  # per input: does a gradient have to flow to it?
         for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
@@ -550,14 +552,14 @@ class Function:
                         f"{cls.__name__}: expected all tensors on the same device, got "
                         f"'{backend.device}' and '{a.backend.device}'; move them with "
                         f".to(device) first")
-                if a._requires_grad:
-                    record = True
+                needs.append(a._requires_grad)
+            else:
+                needs.append(False)
         ctx.backend = backend
-        record = record and cls.differentiable and _grad_mode.enabled
+        record = True in needs and cls.differentiable and _grad_mode.enabled
         if record:
             ctx.inputs = args
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad
-                                         for a in args)
+            ctx.needs_input_grad = needs
         data = cls.forward(ctx, *args, **kwargs)
         if isinstance(data, Tensor):  # user-defined Functions may return a Tensor
             data = data.data
@@ -565,8 +567,8 @@ class Function:
         if record:
             out.grad_fn = ctx
             out._requires_grad = True
-            ctx._input_versions = tuple(a._version if isinstance(a, Tensor) else 0
-                                        for a in args)
+            # versions of the inputs, to detect in-place changes before backward
+            ctx._input_versions = [a._version if n else 0 for a, n in zip(args, needs)]
             if cls.saves_output:
                 ctx._output_ref = weakref.ref(out)
         return out
@@ -715,7 +717,8 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
                 if not isinstance(ig, Tensor):
                     ig = Tensor._make(node.backend.asarray(ig), node.backend)
                 raw = ig
-                ig = _unbroadcast(ig, inp, node)
+                if ig.data.shape != inp.data.shape or ig.data.dtype != inp.data.dtype:
+                    ig = _unbroadcast(ig, inp, node)
                 if steps is not None:
                     axes = broadcast_axes(raw.shape, inp.shape) if raw.shape != inp.shape else ()
                     steps.append((inp, raw, ig, axes))

@@ -45,6 +45,7 @@ class NumpyBackend:
             dt.float16: np.float16, dt.float32: np.float32, dt.float64: np.float64,
         }
         self._from_native = {np.dtype(v): k for k, v in self._to_native.items()}
+        self.dtypes_by_native = self._from_native  # read by Tensor.dtype (a hot path)
 
     def __repr__(self) -> str:
         return f"<backend {self.name} on {self.device}>"
