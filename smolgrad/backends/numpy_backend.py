@@ -171,6 +171,24 @@ class NumpyBackend:
         """A read-only strided view of all windows of `window_shape` over `axes` (no copy)."""
         return self.xp.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axes)
 
+    def fold_windows(self, windows, shape, stride, dilation):
+        """The adjoint of `sliding_windows` over the last two axes, with stride and dilation.
+
+        `windows` has shape (..., Ho, Wo, KH, KW): window (ho, wo) holds the elements at rows
+        ho·sh + i·dh and columns wo·sw + j·dw of an array of `shape` (..., H, W). Returns
+        that array with every window element added back where it came from (overlapping
+        windows add up). One slice-add per kernel offset (i, j): KH·KW vectorised steps.
+        """
+        out = self.xp.zeros(shape, dtype=windows.dtype)
+        ho, wo, kh, kw = windows.shape[-4:]
+        (sh, sw), (dh, dw) = stride, dilation
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+                cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+                out[..., rows, cols] += windows[..., i, j]
+        return out
+
     def contiguous(self, x):
         return self.xp.ascontiguousarray(x)
 
