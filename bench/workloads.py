@@ -1,0 +1,447 @@
+"""The benchmark workloads, each in three versions: smolgrad, PyTorch, hand-written NumPy.
+
+All three versions of a workload start from the same weights and see the same data, so
+their losses agree; `make_<workload>(lib, size)` returns a `step()` callable that runs one
+training step (forward, backward, update) and returns the loss as a float.
+
+The NumPy versions are the "no-framework limit": the same arithmetic written out by hand,
+forward and backward, with no graph and no Python objects per op.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------
+# Shared data and weights
+# ---------------------------------------------------------------------------------------
+
+
+def two_waves(n: int = 400, seed: int = 0):
+    """Two noisy waves in the plane: class 0 along sin, class 1 along cos."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(-math.pi, math.pi, n)
+    label = (np.arange(n) % 2).astype(np.float32)
+    y = np.where(label == 0, np.sin(t), np.cos(t)) + rng.normal(0, 0.1, n)
+    x = np.stack([t / math.pi, y], axis=1).astype(np.float32)
+    return x, label.reshape(-1, 1)
+
+
+def linear_weights(sizes, seed=0):
+    """PyTorch-style init for a stack of Linear layers: (weight (out, in), bias (out,))."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / math.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
+    return params
+
+
+def load_into(model, arrays, lib):
+    """Copy arrays into a model's parameters in registration order."""
+    params = list(model.parameters())
+    assert len(params) == len(arrays), (len(params), len(arrays))
+    with lib.no_grad():
+        for p, a in zip(params, arrays):
+            p.copy_(lib.tensor(a))
+
+
+def _mlp(lib, sizes, acts):
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(lib.nn.Linear(fan_in, fan_out))
+        if acts[i] is not None:
+            layers.append(acts[i]())
+    return lib.nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------------------------------
+# W1: MLP 2-5-10-1 on two waves, BCE, SGD lr 0.009, full batch
+# ---------------------------------------------------------------------------------------
+
+W1_SIZES = [2, 5, 10, 1]
+
+
+def make_w1(lib, size):
+    x_np, y_np = two_waves(size["samples"])
+    weights = linear_weights(W1_SIZES)
+    lr = 0.009
+    if lib == "numpy":
+        w = [a.copy() for a in weights]
+
+        def step():
+            W1, b1, W2, b2, W3, b3 = w
+            h1 = x_np @ W1.T + b1
+            a1 = np.maximum(h1, 0)
+            h2 = a1 @ W2.T + b2
+            a2 = np.maximum(h2, 0)
+            z = a2 @ W3.T + b3
+            p = 1 / (1 + np.exp(-z))
+            n = len(x_np)
+            loss = -np.mean(y_np * np.maximum(np.log(p), -100)
+                            + (1 - y_np) * np.maximum(np.log(1 - p), -100))
+            dz = (p - y_np) / n
+            dW3, db3 = dz.T @ a2, dz.sum(0)
+            dh2 = (dz @ W3) * (h2 > 0)
+            dW2, db2 = dh2.T @ a1, dh2.sum(0)
+            dh1 = (dh2 @ W2) * (h1 > 0)
+            dW1, db1 = dh1.T @ x_np, dh1.sum(0)
+            for p_, g in zip(w, (dW1, db1, dW2, db2, dW3, db3)):
+                p_ -= lr * g
+            return float(loss)
+
+        return step
+    model = _mlp(lib, W1_SIZES, [lib.nn.ReLU, lib.nn.ReLU, lib.nn.Sigmoid])
+    load_into(model, weights, lib)
+    opt = lib.optim.SGD(model.parameters(), lr=lr)
+    x, y = lib.tensor(x_np), lib.tensor(y_np)
+    bce = lib.nn.functional.binary_cross_entropy
+
+    def step():
+        opt.zero_grad()
+        loss = bce(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------
+# W2: MLP 784-512-512-10 ReLU, cross-entropy, SGD, batch 128
+# ---------------------------------------------------------------------------------------
+
+W2_SIZES = [784, 512, 512, 10]
+
+
+def _classification_batch(batch, features, classes, seed=1):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((batch,) + features).astype(np.float32),
+            rng.integers(0, classes, batch))
+
+
+def _np_cross_entropy(logits, labels):
+    """Mean cross-entropy and its gradient with respect to the logits."""
+    shifted = logits - logits.max(1, keepdims=True)
+    e = np.exp(shifted)
+    probs = e / e.sum(1, keepdims=True)
+    n = len(labels)
+    loss = -np.mean(np.log(probs[np.arange(n), labels]))
+    probs[np.arange(n), labels] -= 1
+    return loss, probs / n
+
+
+def make_w2(lib, size):
+    x_np, y_np = _classification_batch(size["batch"], (784,), 10)
+    weights = linear_weights(W2_SIZES)
+    lr = 0.01
+    if lib == "numpy":
+        w = [a.copy() for a in weights]
+
+        def step():
+            W1, b1, W2, b2, W3, b3 = w
+            h1 = x_np @ W1.T + b1
+            a1 = np.maximum(h1, 0)
+            h2 = a1 @ W2.T + b2
+            a2 = np.maximum(h2, 0)
+            logits = a2 @ W3.T + b3
+            loss, dz = _np_cross_entropy(logits, y_np)
+            dW3, db3 = dz.T @ a2, dz.sum(0)
+            dh2 = (dz @ W3) * (h2 > 0)
+            dW2, db2 = dh2.T @ a1, dh2.sum(0)
+            dh1 = (dh2 @ W2) * (h1 > 0)
+            dW1, db1 = dh1.T @ x_np, dh1.sum(0)
+            for p_, g in zip(w, (dW1, db1, dW2, db2, dW3, db3)):
+                p_ -= lr * g
+            return float(loss)
+
+        return step
+    model = _mlp(lib, W2_SIZES, [lib.nn.ReLU, lib.nn.ReLU, None])
+    load_into(model, weights, lib)
+    opt = lib.optim.SGD(model.parameters(), lr=lr)
+    x, y = lib.tensor(x_np), lib.tensor(y_np)
+
+    def step():
+        opt.zero_grad()
+        loss = lib.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------
+# W3: a chain of elementwise ops (x 1.0001, + 0.001, tanh) on 16x16, sum, backward
+# ---------------------------------------------------------------------------------------
+
+
+def make_w3(lib, size):
+    n_ops = size["ops"]
+    x_np = np.random.default_rng(2).standard_normal((16, 16)).astype(np.float32)
+    if lib == "numpy":
+
+        def step():
+            y, outs = x_np, []
+            for i in range(n_ops):
+                k = i % 3
+                y = y * np.float32(1.0001) if k == 0 else (
+                    y + np.float32(0.001) if k == 1 else np.tanh(y))
+                outs.append(y)
+            g = np.ones_like(y)
+            for i in reversed(range(n_ops)):
+                k = i % 3
+                if k == 0:
+                    g = g * np.float32(1.0001)
+                elif k == 2:
+                    g = g * (1 - outs[i] * outs[i])
+            return float(y.sum())
+
+        return step
+
+    def step():
+        x = lib.tensor(x_np, requires_grad=True)
+        y = x
+        for i in range(n_ops):
+            k = i % 3
+            y = y * 1.0001 if k == 0 else (y + 0.001 if k == 1 else y.tanh())
+        loss = y.sum()
+        loss.backward()
+        return loss.item()
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------
+# W4: a chain of N multiplications on a 1-element tensor: build + backward
+# ---------------------------------------------------------------------------------------
+
+
+def make_w4(lib, size):
+    n = size["n"]
+    if lib == "numpy":
+
+        def step():
+            y, outs = np.ones(1, np.float32), []
+            for _ in range(n):
+                outs.append(y)
+                y = y * np.float32(1.0)
+            g = np.ones(1, np.float32)
+            for _ in reversed(outs):
+                g = g * np.float32(1.0)
+            return float(y[0])
+
+        return step
+
+    def step():
+        x = lib.ones(1, requires_grad=True)
+        y = x
+        for _ in range(n):
+            y = y * 1.0
+        y.sum().backward()
+        return float(x.grad[0])
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------
+# W5: a small GPT (2 blocks, d_model 128, 4 heads, T 64, batch 16, vocab 65), AdamW
+# ---------------------------------------------------------------------------------------
+
+
+def _gpt_module(lib, vocab, d, heads, layers, block):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(d)
+            self.qkv = nn.Linear(d, 3 * d)
+            self.proj = nn.Linear(d, d)
+            self.ln2 = nn.LayerNorm(d)
+            self.fc = nn.Linear(d, 4 * d)
+            self.out = nn.Linear(4 * d, d)
+
+        def forward(self, x):
+            b, t, c = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+            q, k, v = (z.reshape(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+            return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok = nn.Embedding(vocab, d)
+            self.pos = nn.Embedding(block, d)
+            self.blocks = nn.ModuleList([Block() for _ in range(layers)])
+            self.ln = nn.LayerNorm(d)
+            self.head = nn.Linear(d, vocab, bias=False)
+
+        def forward(self, idx):
+            t = idx.shape[1]
+            x = self.tok(idx) + self.pos(lib.arange(t))
+            for blk in self.blocks:
+                x = blk(x)
+            return self.head(self.ln(x))
+
+    return GPT()
+
+
+def make_w5(lib, size):
+    vocab, d, heads, layers, t, b = 65, size["d"], 4, 2, size["T"], size["batch"]
+    rng = np.random.default_rng(3)
+    idx_np = rng.integers(0, vocab, (b, t))
+    tgt_np = rng.integers(0, vocab, (b, t))
+    if lib == "numpy":
+        return None  # see bench/README.md: no hand-written GPT backward (yet)
+    lib.manual_seed(0)
+    model = _gpt_module(lib, vocab, d, heads, layers, t)
+    reference = _gpt_module_weights(vocab, d, layers, t)
+    sd = model.state_dict()
+    model.load_state_dict({k: lib.tensor(reference[k]) for k in sd})
+    opt = lib.optim.AdamW(model.parameters(), lr=3e-4)
+    idx, tgt = lib.tensor(idx_np), lib.tensor(tgt_np)
+
+    def step():
+        opt.zero_grad()
+        logits = model(idx)
+        loss = lib.nn.functional.cross_entropy(logits.reshape(-1, vocab), tgt.reshape(-1))
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def _gpt_module_weights(vocab, d, layers, block):
+    """Deterministic weights for the W5 GPT, keyed like its state_dict."""
+    rng = np.random.default_rng(4)
+    w = {"tok.weight": rng.normal(0, 0.02, (vocab, d)), "pos.weight": rng.normal(0, 0.02,
+                                                                                  (block, d)),
+         "ln.weight": np.ones(d), "ln.bias": np.zeros(d),
+         "head.weight": rng.normal(0, 0.02, (vocab, d))}
+    for i in range(layers):
+        p = f"blocks.{i}."
+        for name, shape in (("qkv", (3 * d, d)), ("proj", (d, d)), ("fc", (4 * d, d)),
+                            ("out", (d, 4 * d))):
+            w[p + name + ".weight"] = rng.normal(0, 0.02, shape)
+            w[p + name + ".bias"] = np.zeros(shape[0])
+        for ln in ("ln1", "ln2"):
+            w[p + ln + ".weight"] = np.ones(d)
+            w[p + ln + ".bias"] = np.zeros(d)
+    return {k: v.astype(np.float32) for k, v in w.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# W6: CNN on 64x1x28x28: conv3x3(1->16)+ReLU+maxpool2, conv3x3(16->32)+ReLU+maxpool2,
+#     linear -> 10, cross-entropy, SGD
+# ---------------------------------------------------------------------------------------
+
+
+def _cnn_weights(seed=5):
+    rng = np.random.default_rng(seed)
+
+    def uni(shape, fan_in):
+        b = 1 / math.sqrt(fan_in)
+        return rng.uniform(-b, b, shape).astype(np.float32)
+
+    return [uni((16, 1, 3, 3), 9), uni((16,), 9), uni((32, 16, 3, 3), 144), uni((32,), 144),
+            uni((10, 800), 800), uni((10,), 800)]
+
+
+def _np_conv(x, w, b):
+    """Valid 3x3 convolution by im2col: x (N,C,H,W), w (O,C,3,3) -> (N,O,H-2,W-2)."""
+    cols = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))  # N,C,Ho,Wo,3,3
+    out = np.einsum("nchwij,ocij->nohw", cols, w, optimize=True)
+    return out + b[None, :, None, None], cols
+
+
+def _np_conv_backward(dout, cols, w, x_shape):
+    dw = np.einsum("nohw,nchwij->ocij", dout, cols, optimize=True)
+    db = dout.sum((0, 2, 3))
+    dx = np.zeros(x_shape, np.float32)
+    ho, wo = dout.shape[2:]
+    for i in range(3):
+        for j in range(3):
+            dx[:, :, i:i + ho, j:j + wo] += np.einsum("nohw,oc->nchw", dout, w[:, :, i, j],
+                                                      optimize=True)
+    return dx, dw, db
+
+
+def _np_maxpool(x):
+    n, c, h, w = x.shape
+    h2, w2 = h // 2, w // 2
+    v = x[:, :, :h2 * 2, :w2 * 2].reshape(n, c, h2, 2, w2, 2)
+    out = v.max(axis=(3, 5))
+    mask = v == out[:, :, :, None, :, None]
+    return out, mask
+
+
+def _np_maxpool_backward(dout, mask, x_shape):
+    n, c, h2, _, w2, _ = mask.shape
+    dv = mask * dout[:, :, :, None, :, None]
+    dx = np.zeros(x_shape, np.float32)
+    dx[:, :, :h2 * 2, :w2 * 2] = dv.reshape(n, c, h2 * 2, w2 * 2)
+    return dx
+
+
+def make_w6(lib, size):
+    x_np, y_np = _classification_batch(size["batch"], (1, 28, 28), 10, seed=6)
+    weights = _cnn_weights()
+    lr = 0.01
+    if lib == "numpy":
+        w = [a.copy() for a in weights]
+
+        def step():
+            c1w, c1b, c2w, c2b, lw, lb = w
+            h1, cols1 = _np_conv(x_np, c1w, c1b)
+            a1 = np.maximum(h1, 0)
+            p1, m1 = _np_maxpool(a1)
+            h2, cols2 = _np_conv(p1, c2w, c2b)
+            a2 = np.maximum(h2, 0)
+            p2, m2 = _np_maxpool(a2)
+            flat = p2.reshape(len(x_np), -1)
+            logits = flat @ lw.T + lb
+            loss, dz = _np_cross_entropy(logits, y_np)
+            dlw, dlb = dz.T @ flat, dz.sum(0)
+            dp2 = (dz @ lw).reshape(p2.shape)
+            dh2 = _np_maxpool_backward(dp2, m2, a2.shape) * (h2 > 0)
+            dp1, dc2w, dc2b = _np_conv_backward(dh2, cols2, c2w, p1.shape)
+            dh1 = _np_maxpool_backward(dp1, m1, a1.shape) * (h1 > 0)
+            _, dc1w, dc1b = _np_conv_backward(dh1, cols1, c1w, x_np.shape)
+            for p_, g in zip(w, (dc1w, dc1b, dc2w, dc2b, dlw, dlb)):
+                p_ -= lr * g
+            return float(loss)
+
+        return step
+    nn = lib.nn
+    model = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(800, 10))
+    load_into(model, weights, lib)
+    opt = lib.optim.SGD(model.parameters(), lr=lr)
+    x, y = lib.tensor(x_np), lib.tensor(y_np)
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+WORKLOADS = {
+    "W1": (make_w1, {"samples": 400, "epochs": 450}, {"samples": 40, "epochs": 3}),
+    "W2": (make_w2, {"batch": 128}, {"batch": 8}),
+    "W3": (make_w3, {"ops": 200}, {"ops": 9}),
+    "W4": (make_w4, {"n": 100_000}, {"n": 10}),
+    "W5": (make_w5, {"d": 128, "T": 64, "batch": 16}, {"d": 16, "T": 8, "batch": 2}),
+    "W6": (make_w6, {"batch": 64}, {"batch": 2}),
+}
