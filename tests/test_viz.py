@@ -1,0 +1,339 @@
+"""smolgrad.viz: draw_graph and explain_backward, their numbers checked against PyTorch."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import smolgrad as sg
+from smolgrad import viz
+from smolgrad.viz import draw_graph, explain_backward
+
+
+def _pair(rng, shape, device, grad=True):
+    """The same random float32 values as a smolgrad tensor and a torch tensor."""
+    a = rng.standard_normal(shape).astype(np.float32)
+    return (sg.tensor(a, device=device, requires_grad=grad),
+            torch.tensor(a, requires_grad=grad))
+
+
+def _assert_summary(summary, expected: torch.Tensor, what: str):
+    """A GradSummary against statistics computed by torch from the torch gradient."""
+    e = expected.detach().double()
+    assert summary.shape == tuple(e.shape), what
+    want = [e.mean().item(), e.std(correction=0).item(), e.min().item(), e.max().item(),
+            e.norm().item()]
+    got = [summary.mean, summary.std, summary.min, summary.max, summary.norm]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=what)
+
+
+def _step(explanation, op):
+    found = [s for s in explanation.steps if s.op == op]
+    assert len(found) == 1, f"expected one {op} step, got {[s.op for s in explanation.steps]}"
+    return found[0]
+
+
+# ---------------------------------------------------------------------------------------
+# explain_backward
+# ---------------------------------------------------------------------------------------
+
+
+def test_broadcast_add_reports_summed_axes(device):
+    rng = np.random.default_rng(1)
+    a, ta = _pair(rng, (3, 1), device)
+    b, tb = _pair(rng, (4,), device)
+    c, tc = _pair(rng, (3, 4), device, grad=False)
+    loss = ((a + b) * c).sum()
+    ex = explain_backward(loss, params={"a": a, "b": b, "c": c})
+
+    ts = ta + tb
+    ts.retain_grad()
+    ((ts * tc).sum()).backward()
+
+    assert [s.op for s in ex.steps] == ["Sum", "Mul", "Add"]  # the order backward visits
+    add = _step(ex, "Add")
+    assert add.output_shape == (3, 4)
+    _assert_summary(add.grad_in, ts.grad, "incoming gradient of a + b")
+    first, second = add.inputs
+    assert (first.name, first.position, first.shape) == ("a", 0, (3, 1))
+    assert first.raw_grad_shape == (3, 4) and first.summed_axes == (1,)
+    assert (second.name, second.position, second.shape) == ("b", 1, (4,))
+    assert second.raw_grad_shape == (3, 4) and second.summed_axes == (0,)
+    _assert_summary(first.grad, ta.grad, "final gradient of a")
+    _assert_summary(second.grad, tb.grad, "final gradient of b")
+    # the Mul step: c is a constant, so only the first argument receives a gradient
+    mul = _step(ex, "Mul")
+    assert [(i.position, i.summed_axes) for i in mul.inputs] == [(0, ())]
+    # it really ran backward: the gradients were accumulated, as backward() does
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-6)
+    text = str(ex)
+    assert "summed over axes (1,)" in text and "summed over axes (0,)" in text
+    assert re.search(r"step 3: Add", text)
+
+
+def test_matmul_step_with_batch_broadcast(device):
+    rng = np.random.default_rng(2)
+    x, tx = _pair(rng, (2, 3, 4), device)
+    w, tw = _pair(rng, (4, 5), device)
+    g, tg = _pair(rng, (2, 3, 5), device, grad=False)
+    loss = ((x @ w) * g).sum()
+    ex = explain_backward(loss, params={"x": x, "w": w})
+
+    tz = tx @ tw
+    tz.retain_grad()
+    (tz * tg).sum().backward()
+
+    mm = _step(ex, "Matmul")
+    assert "Yᵀ" in mm.rule and "Xᵀ" in mm.rule  # the docstring's rule, first paragraph
+    _assert_summary(mm.grad_in, tz.grad, "incoming gradient of x @ w")
+    gx, gw = mm.inputs
+    assert gx.summed_axes == () and gx.raw_grad_shape == (2, 3, 4)
+    assert gw.raw_grad_shape == (2, 4, 5) and gw.summed_axes == (0,)  # batch axis summed
+    _assert_summary(gx.grad, tx.grad, "gradient of x")
+    _assert_summary(gw.grad, tw.grad, "gradient of w")
+    leaves = {leaf.name: leaf for leaf in ex.leaves}
+    _assert_summary(leaves["w"].grad, tw.grad, "leaf gradient of w")
+
+
+def test_check_passes_on_correct_ops(device):
+    rng = np.random.default_rng(3)
+    x, _ = _pair(rng, (5, 4), device)        # 20 elements: checked element by element
+    w, _ = _pair(rng, (4, 6), device)        # 24 elements: a random direction
+    b, _ = _pair(rng, (6,), device)
+    h = (x @ w + b).tanh()
+    loss = (h * h.exp()).mean() / 3.0 - b.sum()
+    ex = explain_backward(loss, check=True)
+    checks = ex.checks
+    assert len(checks) == sum(len(s.inputs) for s in ex.steps) > 0
+    assert {c.method for c in checks} == {"full", "directional"}
+    for c in checks:
+        assert c.passed is True, str(c)
+        assert c.max_abs_error < 1e-4
+        assert len(c.analytic) == len(c.numerical) >= 1
+    assert ex.passed is True
+    assert "FAIL" not in str(ex)
+
+
+class _Square(sg.autograd.Function):
+    """y = x²      dy/dx = 2x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad
+
+
+class _WrongSquare(sg.autograd.Function):
+    """y = x²      dy/dx = 3x  (deliberately wrong)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x * grad
+
+
+@pytest.mark.parametrize("shape", [(3,), (6, 7)])
+def test_check_catches_a_wrong_backward(device, shape):
+    rng = np.random.default_rng(4)
+    x, _ = _pair(rng, shape, device)
+    w, _ = _pair(rng, shape, device)
+    loss = (_WrongSquare.apply(x) * w).sum() + (_Square.apply(w)).sum()
+    ex = explain_backward(loss, check=True, params={"x": x, "w": w})
+    wrong = _step(ex, "_WrongSquare")
+    assert wrong.rule.startswith("y = x²")
+    (inp,) = wrong.inputs
+    assert inp.check.passed is False
+    # the numbers behind the verdict: analytic = <3x·g, v>, numerical ≈ <2x·g, v>
+    analytic, numerical = np.array(inp.check.analytic), np.array(inp.check.numerical)
+    np.testing.assert_allclose(analytic, 1.5 * numerical, rtol=1e-3, atol=1e-5)
+    right = _step(ex, "_Square")
+    assert right.inputs[0].check.passed is True
+    assert ex.passed is False
+    text = str(ex)
+    assert "check: FAIL" in text and "SOME CHECKS FAILED" in text
+
+
+class _Noisy(sg.autograd.Function):
+    """y = x + noise   dy/dx = 1"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x + sg.rand(*x.shape, dtype=x.dtype, device=x.device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def test_check_skips_random_forward(device):
+    x = sg.ones(3, device=device, requires_grad=True)
+    ex = explain_backward(_Noisy.apply(x).sum(), check=True)
+    check = _step(ex, "_Noisy").inputs[0].check
+    assert check.passed is None and "random" in check.note
+    assert "SKIPPED" in str(ex)
+
+
+def test_accumulate_like_backward_or_not(device):
+    rng = np.random.default_rng(5)
+    x, tx = _pair(rng, (4,), device)
+    loss = (x * x).sum()
+    explain_backward(loss, accumulate=False)
+    assert x.grad is None  # only looked
+    explain_backward(loss)
+    explain_backward(loss)  # the graph was retained, so a second pass works and adds up
+    (tx * tx).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * tx.grad.numpy(), rtol=1e-5)
+
+
+def test_x_times_x_reports_both_arguments(device):
+    x = sg.tensor([1.0, -2.0, 3.0], device=device, requires_grad=True)
+    ex = explain_backward((x * x).sum(), check=True)
+    mul = _step(ex, "Mul")
+    assert [i.position for i in mul.inputs] == [0, 1]
+    for i in mul.inputs:  # each argument's gradient is x·g (one factor each), norm |x|
+        assert i.grad.norm == pytest.approx(np.sqrt(14.0), rel=1e-6)
+        assert i.check.passed is True
+    (leaf,) = ex.leaves
+    assert leaf.grad.norm == pytest.approx(2 * np.sqrt(14.0), rel=1e-6)
+
+
+def test_non_scalar_needs_gradient(device):
+    x = sg.ones(2, 3, device=device, requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match=r"explain_backward.*\(2, 3\).*gradient="):
+        explain_backward(y)
+    seed = sg.full((2, 3), 0.5, device=device)
+    ex = explain_backward(y, gradient=seed)
+    assert ex.seed.mean == pytest.approx(0.5)
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 1.0))
+
+
+def test_freed_graph_is_a_clear_error(device):
+    x = sg.ones(3, device=device, requires_grad=True)
+    loss = (x.exp() * 2.0).sum()
+    loss.backward()
+    for fn in (draw_graph, explain_backward):
+        with pytest.raises(RuntimeError, match="retain_graph=True") as err:
+            fn(loss)
+        assert fn.__name__ in str(err.value) and "freed" in str(err.value)
+
+
+def test_no_graph_is_a_clear_error(device):
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        draw_graph(sg.ones(3, device=device) * 2)
+
+
+def test_html_table(device):
+    a = sg.ones(3, 1, device=device, requires_grad=True)
+    b = sg.ones(4, device=device, requires_grad=True)
+    html = explain_backward((a + b).sum(), params={"a": a, "b": b})._repr_html_()
+    assert html.count("<tr>") == 1 + 2 and "Add" in html and "(1,)" in html
+
+
+# ---------------------------------------------------------------------------------------
+# draw_graph
+# ---------------------------------------------------------------------------------------
+
+
+class _TinyModel:
+    """Anything with named_parameters() names the graph's leaves (as nn.Module does)."""
+
+    def __init__(self, weight, bias):
+        self.weight, self.bias = weight, bias
+
+    def named_parameters(self):
+        return [("layer.weight", self.weight), ("layer.bias", self.bias)]
+
+
+def _model_graph(device):
+    rng = np.random.default_rng(6)
+    w, tw = _pair(rng, (3, 2), device)
+    b, tb = _pair(rng, (2,), device)
+    x, tx = _pair(rng, (5, 3), device, grad=False)
+    return (w, b, x), (tw, tb, tx)
+
+
+def test_draw_graph_before_and_after_backward(device):
+    (w, b, x), (tw, tb, tx) = _model_graph(device)
+    model = _TinyModel(w, b)
+    z = (x @ w + b).relu()
+    loss = (z * z).mean()
+
+    before = draw_graph(loss, params=model)
+    assert "grad norm" not in before.dot
+    for text in ("Matmul", "Add", "Relu", "Mul", "Div", "layer.weight", "layer.bias",
+                 "(3, 2)", "(2,)", "(5, 3)", "(5, 2)", "float32", "constant"):
+        assert text in before.dot, text
+    assert before.dot.startswith("digraph") and before.dot.rstrip().endswith("}")
+
+    loss.backward(retain_graph=True)
+    g = draw_graph(loss, params=model)
+    tz = (tx @ tw + tb).relu()
+    tz.retain_grad()
+    (tz * tz).mean().backward()
+    by_name = {n.name: n for n in g.nodes}
+    assert by_name["layer.weight"].grad_norm == pytest.approx(tw.grad.norm().item(), rel=1e-5)
+    assert by_name["layer.bias"].grad_norm == pytest.approx(tb.grad.norm().item(), rel=1e-5)
+    relu = [n for n in g.nodes if n.op == "Relu"][0]
+    assert relu.grad_norm == pytest.approx(tz.grad.norm().item(), rel=1e-5)
+    assert [n for n in g.nodes if n.kind == "output"][0].grad_norm == pytest.approx(1.0)
+    assert by_name[[n for n in g.nodes if n.kind == "constant"][0].name].grad_norm is None
+    for n in g.nodes:  # every node's norm is in the DOT text as printed
+        if n.grad_norm is not None:
+            assert f"grad norm {n.grad_norm:.4g}" in g.dot
+    # the recomputed norms stored nothing: the leaves' .grad is what backward left
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-6)
+    # one box per tensor: x, w, b and six op results (mean is Sum then Div); one edge per
+    # tensor argument: Matmul 2, Add 2, Relu 1, Mul 2 (z twice), Sum 1, Div 1
+    assert len(g.nodes) == 9
+    assert g.dot.count("->") == sum(len(n.inputs) for n in g.nodes) == 9
+
+
+def test_draw_graph_save(device, tmp_path, monkeypatch):
+    (w, b, x), _ = _model_graph(device)
+    g = draw_graph((x @ w + b).sum(), params={"w": w, "b": b, "x": x})
+    written = g.save(tmp_path / "graph.dot")
+    assert written == [str(tmp_path / "graph.dot")]
+    assert (tmp_path / "graph.dot").read_text() == g.dot
+
+    monkeypatch.setattr(viz, "_dot_program", lambda: None)  # as if Graphviz were absent
+    with pytest.warns(UserWarning, match="dot"):
+        written = g.save(tmp_path / "pic.svg")
+    assert written == [str(tmp_path / "pic.dot")] and not (tmp_path / "pic.svg").exists()
+    assert g._repr_svg_() is None and "<pre>" in g._repr_html_()
+    with pytest.raises(RuntimeError, match="Graphviz"):
+        g.render("png")
+
+    # with a renderer present, the image is written next to the DOT file
+    monkeypatch.setattr(viz, "_dot_program", lambda: "/usr/bin/dot")
+    monkeypatch.setattr(viz, "_render", lambda dot, fmt: f"<{fmt} of {len(dot)}>".encode())
+    g2 = draw_graph((x @ w).sum(), format="png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = g2.save(tmp_path / "plain")
+    assert written == [str(tmp_path / "plain.dot"), str(tmp_path / "plain.png")]
+    assert (tmp_path / "plain.png").read_bytes() == f"<png of {len(g2.dot)}>".encode()
+    assert g2._repr_html_().startswith("<svg")
+
+
+@pytest.mark.skipif(not viz.Graph.can_render(), reason="Graphviz's dot program not installed")
+def test_real_svg(device, tmp_path):
+    x = sg.ones(2, device=device, requires_grad=True)
+    g = draw_graph((x * 3).sum())
+    g.save(tmp_path / "g.svg")
+    assert "<svg" in (tmp_path / "g.svg").read_text()
