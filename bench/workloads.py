@@ -298,7 +298,8 @@ def make_w5(lib, size):
     idx_np = rng.integers(0, vocab, (b, t))
     tgt_np = rng.integers(0, vocab, (b, t))
     if lib == "numpy":
-        return None  # see bench/README.md: no hand-written GPT backward (yet)
+        return _numpy_gpt_step(_gpt_module_weights(vocab, d, layers, t), idx_np, tgt_np,
+                               heads, layers)
     lib.manual_seed(0)
     model = _gpt_module(lib, vocab, d, heads, layers, t)
     reference = _gpt_module_weights(vocab, d, layers, t)
@@ -314,6 +315,115 @@ def make_w5(lib, size):
         loss.backward()
         opt.step()
         return loss.item()
+
+    return step
+
+
+def _np_layer_norm(x, g, b, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    xc = x - mu
+    inv = 1 / np.sqrt((xc * xc).mean(-1, keepdims=True) + eps)
+    xhat = xc * inv
+    return xhat * g + b, (xhat, inv, g)
+
+
+def _np_layer_norm_backward(dy, cache):
+    xhat, inv, g = cache
+    dxhat = dy * g
+    dx = inv * (dxhat - dxhat.mean(-1, keepdims=True)
+                - xhat * (dxhat * xhat).mean(-1, keepdims=True))
+    return dx, (dy * xhat).reshape(-1, xhat.shape[-1]).sum(0), dy.reshape(-1, dy.shape[-1]).sum(0)
+
+
+def _np_linear_backward(dy, x, w):
+    """y = x @ w.T + b: returns dx, dw, db (batch and time axes flattened)."""
+    dy2, x2 = dy.reshape(-1, dy.shape[-1]), x.reshape(-1, x.shape[-1])
+    return dy @ w, dy2.T @ x2, dy2.sum(0)
+
+
+_GELU_C = math.sqrt(2 / math.pi)
+
+
+def _numpy_gpt_step(weights, idx, tgt, heads, layers):
+    """The W5 GPT written out by hand: forward, backward and AdamW (PyTorch's defaults)."""
+    w = {k: v.copy() for k, v in weights.items()}
+    m = {k: np.zeros_like(v) for k, v in w.items()}
+    v2 = {k: np.zeros_like(v) for k, v in w.items()}
+    lr, beta1, beta2, eps, wd = 3e-4, 0.9, 0.999, 1e-8, 0.01
+    state = {"t": 0}
+    b, t = idx.shape
+    causal = np.triu(np.ones((t, t), bool), 1)
+
+    def step():
+        grads = {k: np.zeros_like(v) for k, v in w.items()}
+        x = w["tok.weight"][idx] + w["pos.weight"][:t]
+        caches = []
+        for i in range(layers):
+            p = f"blocks.{i}."
+            d = x.shape[-1]
+            hd = d // heads
+            h1, ln1 = _np_layer_norm(x, w[p + "ln1.weight"], w[p + "ln1.bias"])
+            qkv = h1 @ w[p + "qkv.weight"].T + w[p + "qkv.bias"]
+            q, k, vv = (z.reshape(b, t, heads, hd).transpose(0, 2, 1, 3)
+                        for z in np.split(qkv, 3, axis=-1))
+            scale = 1 / math.sqrt(hd)
+            s = q @ k.transpose(0, 1, 3, 2) * scale
+            s[..., causal] = -np.inf
+            s = np.exp(s - s.max(-1, keepdims=True))
+            att = s / s.sum(-1, keepdims=True)
+            y = (att @ vv).transpose(0, 2, 1, 3).reshape(b, t, d)
+            x1 = x + y @ w[p + "proj.weight"].T + w[p + "proj.bias"]
+            h2, ln2 = _np_layer_norm(x1, w[p + "ln2.weight"], w[p + "ln2.bias"])
+            f = h2 @ w[p + "fc.weight"].T + w[p + "fc.bias"]
+            th = np.tanh(_GELU_C * (f + 0.044715 * f ** 3))
+            gelu = 0.5 * f * (1 + th)
+            x2 = x1 + gelu @ w[p + "out.weight"].T + w[p + "out.bias"]
+            caches.append((x, h1, ln1, q, k, vv, att, y, x1, h2, ln2, f, th, gelu, scale))
+            x = x2
+        hf, lnf = _np_layer_norm(x, w["ln.weight"], w["ln.bias"])
+        logits = hf @ w["head.weight"].T
+        loss, dlogits = _np_cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                          tgt.reshape(-1))
+        dlogits = dlogits.reshape(logits.shape)
+        dhf, grads["head.weight"], _ = _np_linear_backward(dlogits, hf, w["head.weight"])
+        dx, grads["ln.weight"], grads["ln.bias"] = _np_layer_norm_backward(dhf, lnf)
+        for i in reversed(range(layers)):
+            p = f"blocks.{i}."
+            x0, h1, ln1, q, k, vv, att, y, x1, h2, ln2, f, th, gelu, scale = caches[i]
+            d = x0.shape[-1]
+            dgelu, grads[p + "out.weight"], grads[p + "out.bias"] = _np_linear_backward(
+                dx, gelu, w[p + "out.weight"])
+            df = dgelu * (0.5 * (1 + th) + 0.5 * f * (1 - th * th) * _GELU_C
+                          * (1 + 3 * 0.044715 * f * f))
+            dh2, grads[p + "fc.weight"], grads[p + "fc.bias"] = _np_linear_backward(
+                df, h2, w[p + "fc.weight"])
+            dln2, grads[p + "ln2.weight"], grads[p + "ln2.bias"] = _np_layer_norm_backward(
+                dh2, ln2)
+            dx1 = dx + dln2
+            dy, grads[p + "proj.weight"], grads[p + "proj.bias"] = _np_linear_backward(
+                dx1, y, w[p + "proj.weight"])
+            dyh = dy.reshape(b, t, heads, -1).transpose(0, 2, 1, 3)
+            datt = dyh @ vv.transpose(0, 1, 3, 2)
+            dv = att.transpose(0, 1, 3, 2) @ dyh
+            ds = att * (datt - (datt * att).sum(-1, keepdims=True)) * scale
+            dq, dk = ds @ k, ds.transpose(0, 1, 3, 2) @ q
+            dqkv = np.concatenate([z.transpose(0, 2, 1, 3).reshape(b, t, d)
+                                   for z in (dq, dk, dv)], axis=-1)
+            dh1, grads[p + "qkv.weight"], grads[p + "qkv.bias"] = _np_linear_backward(
+                dqkv, h1, w[p + "qkv.weight"])
+            dln1, grads[p + "ln1.weight"], grads[p + "ln1.bias"] = _np_layer_norm_backward(
+                dh1, ln1)
+            dx = dx1 + dln1
+        np.add.at(grads["tok.weight"], idx, dx)
+        grads["pos.weight"][:t] += dx.sum(0)
+        state["t"] += 1
+        c1, c2 = 1 - beta1 ** state["t"], 1 - beta2 ** state["t"]
+        for key, g in grads.items():
+            w[key] *= 1 - lr * wd
+            m[key] = beta1 * m[key] + (1 - beta1) * g
+            v2[key] = beta2 * v2[key] + (1 - beta2) * g * g
+            w[key] -= lr * (m[key] / c1) / (np.sqrt(v2[key] / c2) + eps)
+        return float(loss)
 
     return step
 
