@@ -192,6 +192,10 @@ class NumpyBackend:
     def contiguous(self, x):
         return self.xp.ascontiguousarray(x)
 
+    def qr(self, x):
+        """Reduced QR decomposition of a 2-D array: (q, r) with x = q @ r."""
+        return self.xp.linalg.qr(x)
+
 
 def _erf(x):
     try:
