@@ -56,11 +56,13 @@ class _Entry:
     kind: str  # "output", "op", "parameter", "leaf" or "constant"
 
 
-def _param_names(params, who: str) -> dict:
-    """{id(tensor): name} from a Module, a dict name -> tensor, or (name, tensor) pairs."""
+def _param_names(params, who: str) -> tuple:
+    """({id(tensor): name}, from_module) from a Module, a dict name -> tensor, or
+    (name, tensor) pairs. The names keep the order they were given in."""
     if params is None:
-        return {}
-    if hasattr(params, "named_parameters"):
+        return {}, False
+    from_module = hasattr(params, "named_parameters")
+    if from_module:
         items = list(params.named_parameters())
     elif isinstance(params, dict):
         items = list(params.items())
@@ -76,7 +78,7 @@ def _param_names(params, who: str) -> dict:
             raise TypeError(f"{who}: params[{name!r}] is a {type(t).__name__}, expected a "
                             f"Tensor")
         names.setdefault(id(t), str(name))  # a tied weight keeps its first name
-    return names
+    return names, from_module
 
 
 def _as_roots(outputs, who: str) -> list:
@@ -87,19 +89,43 @@ def _as_roots(outputs, who: str) -> list:
     return roots
 
 
-def _forward_order(roots: list, names: dict, who: str) -> list:
-    """Every tensor of the graph, inputs before the outputs computed from them, named.
+def _inputs_first(roots: list) -> list:
+    """The graph's tensors, each after the tensors it was computed from, arguments visited
+    left to right (a depth-first post-order: `x, w, x*w, b, x*w + b`). Tensor arguments
+    that need no gradient (data, targets) are included; the walk does not go below them."""
+    order, seen = [], set()
+    stack = [(r, False) for r in reversed(roots)]
+    while stack:
+        t, finished = stack.pop()
+        if finished:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        node = t.grad_fn
+        if node is not None:
+            for inp in reversed(node.inputs):
+                if isinstance(inp, Tensor) and id(inp) not in seen:
+                    stack.append((inp, False))
+    return order
 
-    The tensors that need a gradient come from the engine's own `topological_order`;
-    tensor inputs that do not (data, targets, masks) are added next to the node using them.
+
+def _forward_order(roots: list, params, who: str) -> list:
+    """Every tensor of the graph as an `_Entry`, inputs before the results made from them.
+
+    The engine's own `topological_order` checks first that the graph is still alive (a
+    backward without retain_graph releases every node it passes).
     """
+    names, from_module = _param_names(params, who)
     for r in roots:
         if r.grad_fn is None and not r.requires_grad:
             raise RuntimeError(f"{who}: the tensor of shape {r.shape} has no graph: it does "
                                f"not require grad (was it computed under no_grad(), or from "
                                f"tensors without requires_grad=True?)")
     try:
-        order = list(reversed(topological_order(roots)))
+        topological_order(roots)
     except RuntimeError as err:
         op = "?"
         for r in roots:
@@ -107,31 +133,21 @@ def _forward_order(roots: list, names: dict, who: str) -> list:
                 op = _first_freed(r) or op
         raise RuntimeError(_FREED.format(who=who, op=op)) from err
     root_ids = {id(r) for r in roots}
-    entries, seen = [], set()
-    counts = {"op": 0, "leaf": 0, "constant": 0}
-
-    def add(t: Tensor, kind: str) -> None:
-        seen.add(id(t))
+    entries = []
+    counts = {"t": 0, "leaf": 0, "const": 0}
+    for t in _inputs_first(roots):
+        if t.grad_fn is not None:
+            kind, prefix = ("output" if id(t) in root_ids else "op"), "t"
+        elif not t.requires_grad:
+            kind, prefix = "constant", "const"
+        else:
+            is_param = type(t).__name__ == "Parameter" or (from_module and id(t) in names)
+            kind, prefix = ("parameter" if is_param else "leaf"), "leaf"
         name = names.get(id(t))
         if name is None:
-            prefix = {"op": "t", "output": "t", "leaf": "leaf", "constant": "const"}[kind]
-            counter = "op" if kind == "output" else kind
-            name = f"{prefix}{counts[counter]}"
-            counts[counter] += 1
-        elif kind == "leaf":
-            kind = "parameter"
+            name = f"{prefix}{counts[prefix]}"
+            counts[prefix] += 1
         entries.append(_Entry(t, name, kind))
-
-    for t in order:
-        node = t.grad_fn
-        if node is not None:
-            for inp, needed in zip(node.inputs, node.needs_input_grad):
-                if isinstance(inp, Tensor) and not needed and id(inp) not in seen:
-                    add(inp, "constant")
-            add(t, "output" if id(t) in root_ids else "op")
-        else:
-            is_param = type(t).__name__ == "Parameter"
-            add(t, "parameter" if is_param else "leaf")
     return entries
 
 
@@ -404,8 +420,7 @@ def draw_graph(output, params=None, format: str | None = None,  # noqa: A002
     `.render(format)`, and rich display in notebooks.
     """
     roots = _as_roots(output, "draw_graph")
-    names = _param_names(params, "draw_graph")
-    entries = _forward_order(roots, names, "draw_graph")
+    entries = _forward_order(roots, params, "draw_graph")
     grads = {} if show_grads is False else _display_grads(roots, entries)
     if show_grads and not grads:
         raise RuntimeError("draw_graph: show_grads=True but no tensor of the graph has a "
@@ -484,7 +499,8 @@ class StepCheck:
             what = (f"directional: analytic {_fmt(self.analytic[0])} vs numerical "
                     f"{_fmt(self.numerical[0])}")
         else:
-            what = f"full, {len(self.analytic)} elements"
+            count = len(self.analytic)
+            what = f"full, {count} element{'s' if count != 1 else ''}"
         text = (f"check: {verdict}  {what}, max |error| {self.max_abs_error:.3g} "
                 f"({self.tolerance})")
         return text + (f"; {self.note}" if self.note else "")
@@ -563,9 +579,9 @@ class Explanation:
             for i in s.inputs:
                 axes = (f"summed over axes {i.summed_axes}" if i.summed_axes
                         else "nothing to sum")
-                out.append(f"  -> {i.name} (arg {i.position}, shape {i.shape}): backward "
-                           f"returned {i.raw_grad_shape}, {axes}, final grad {i.grad.shape}"
-                           f"  norm {_fmt(i.grad.norm)}")
+                out.append(f"  -> {i.name} (argument {i.position}, shape {i.shape})")
+                out.append(f"     backward returned {i.raw_grad_shape}, {axes} -> "
+                           f"{i.grad.shape}, norm {_fmt(i.grad.norm)}")
                 if i.check is not None:
                     out.append(f"     {i.check}")
         out.append("")
@@ -749,8 +765,7 @@ def explain_backward(loss: Tensor, check: bool = False, params=None, gradient=No
     """
     if not isinstance(loss, Tensor):
         raise TypeError(f"explain_backward: expected a Tensor, got {type(loss).__name__}")
-    names_given = _param_names(params, "explain_backward")
-    entries = _forward_order([loss], names_given, "explain_backward")
+    entries = _forward_order([loss], params, "explain_backward")
     names = {id(e.tensor): e.name for e in entries}
     kinds = {id(e.tensor): e.kind for e in entries}
     if gradient is None:
