@@ -1,0 +1,94 @@
+"""Adam and AdamW: per-coordinate steps scaled by running moments of the gradient.
+
+For one parameter p with gradient g, at step t = 1, 2, ... (PyTorch's formulation):
+
+    g   <- -g                                    if maximize
+    p   <- p * (1 - lr * weight_decay)           AdamW (decoupled weight decay), or
+    g   <- g + weight_decay * p                  Adam (L2 penalty in the gradient)
+    m_t <- beta1 * m_{t-1} + (1 - beta1) * g     first moment (mean)
+    v_t <- beta2 * v_{t-1} + (1 - beta2) * g^2   second moment (uncentred variance)
+    v^  <- max(v^_{t-1}, v_t)                    if amsgrad, else v_t
+    p   <- p - lr / (1 - beta1^t) * m_t / (sqrt(v^) / sqrt(1 - beta2^t) + eps)
+
+`eps` is added after the square root of the bias-corrected second moment (the original
+smolgrad added it inside the root, which changes the steps when v is small).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..engine import Tensor
+from ..ops.creation import zeros_like
+from .optimizer import Optimizer, check_hyper, check_no_differentiable
+
+
+class Adam(Optimizer):
+    """`Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+    *, maximize=False, decoupled_weight_decay=False)`; `foreach`, `fused` and `capturable`
+    are accepted and ignored."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False):
+        name = type(self).__name__
+        check_hyper(name, lr, what="learning rate")
+        check_hyper(name, eps, what="epsilon value")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= float(beta) < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta} ({name})")
+        check_hyper(name, weight_decay, what="weight_decay value")
+        check_no_differentiable(name, differentiable)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def update_param(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        lr, eps, weight_decay = float(group["lr"]), group["eps"], group["weight_decay"]
+        beta1, beta2 = (float(b) for b in group["betas"])
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = zeros_like(param)
+            state["exp_avg_sq"] = zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = zeros_like(param)
+        if group["maximize"]:
+            grad = -grad
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                param_value = param * (1 - lr * weight_decay)
+                self._write(param, param_value)
+            else:
+                grad = grad + weight_decay * param
+        step = int(state["step"]) + 1
+        state["step"] = step
+        exp_avg = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
+        exp_avg_sq = state["exp_avg_sq"] * beta2 + (1 - beta2) * (grad * grad)
+        state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+        second_moment = exp_avg_sq
+        if group["amsgrad"]:
+            second_moment = state["max_exp_avg_sq"].maximum(exp_avg_sq)
+            state["max_exp_avg_sq"] = second_moment
+        denom = second_moment.sqrt() / bias_correction2_sqrt + eps
+        step_size = lr / bias_correction1
+        self._write(param, param - step_size * (exp_avg / denom))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (`weight_decay=1e-2` by default):
+    `p <- p * (1 - lr * weight_decay)` before the Adam step, instead of an L2 gradient term."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
