@@ -1,0 +1,231 @@
+"""Fused neural-network ops: cross-entropy, normalisation, GELU, softplus, binary CE.
+
+Each could be written as a composition of smaller ops (and its gradient would then come
+for free); they get their own `Function` because one forward/backward pair is faster,
+keeps fewer intermediate arrays alive, or stays finite where the composition would not
+(log-softmax for huge logits, log(0) in binary cross-entropy).
+
+The trick that keeps gradients of gradients exact: `forward` caches arrays (the
+log-probabilities, the normalised input) that `backward` reuses when it runs in the usual
+no-grad mode. When the backward pass is itself being recorded (`create_graph=True`),
+`backward` recomputes those values from the saved inputs with differentiable Tensor ops,
+so that the second derivative sees how they depend on the input.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..engine import Function, Tensor, is_grad_enabled
+from .elementwise import erf, exp, log, rsqrt, sigmoid, tanh
+from .reduce import log_softmax
+
+# ---------------------------------------------------------------------------------------
+# Cross-entropy with class indices: log-softmax and the negative log-likelihood in one op
+# ---------------------------------------------------------------------------------------
+
+
+class CrossEntropy(Function):
+    """Per-sample cross-entropy of logits z (M, C) against class indices t (M,).
+
+    With p = log_softmax(z), class weights w (all 1 when not given), label smoothing ε and
+    vᵢ = 0 for ignored samples (tᵢ = ignore_index), else 1:
+
+        ℓᵢ = vᵢ · [ -(1 - ε) · w_tᵢ · p_{i,tᵢ}  -  (ε / C) · Σ_c w_c · p_ic ]
+
+    which is -Σ_c q_ic · p_ic for the target distribution
+    q_ic = vᵢ · [(1 - ε) · w_tᵢ · [c = tᵢ] + (ε / C) · w_c], so
+
+        dℓᵢ/dz_ic = softmax(z_i)_c · Σ_c' q_ic' - q_ic
+
+    The one-hot part of q is never built: it is one indexed subtraction per sample.
+    Stable for any finite logits (the max is subtracted before exponentiating).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, valid, weight, label_smoothing):
+        b = ctx.backend
+        z = logits.data
+        m, c = z.shape
+        logp = b.subtract(z, b.logsumexp(z, -1, keepdims=True))
+        t = target.data                                  # ignored samples already -> 0
+        valid = b.astype(valid.data, logits.dtype)       # (M,) 1.0, or 0.0 where ignored
+        picked = b.reshape(b.take_along_axis(logp, b.reshape(t, (m, 1)), 1), (m,))
+        w_t = valid if weight is None else b.multiply(b.getitem(weight.data, t), valid)
+        loss = b.multiply(-(1.0 - label_smoothing), b.multiply(w_t, picked))
+        mass = b.multiply(1.0 - label_smoothing, w_t)    # Σ_c q_ic, filled in below
+        if label_smoothing > 0:
+            wp = logp if weight is None else b.multiply(logp, weight.data)
+            w_sum = float(c) if weight is None else b.sum(weight.data)
+            smooth = b.multiply(b.sum(wp, axis=-1), valid)
+            loss = b.subtract(loss, b.multiply(label_smoothing / c, smooth))
+            mass = b.add(mass, b.multiply(valid, label_smoothing * w_sum / c))
+        ctx.save_for_backward(logits)
+        ctx.logp, ctx.w_t, ctx.mass, ctx.valid = logp, w_t, mass, valid
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        (logits,) = ctx.saved_tensors
+        target, _, weight, label_smoothing = ctx.inputs[1:]
+        b = ctx.backend
+        m, c = logits.shape
+        if is_grad_enabled():  # recording the backward: keep logp's dependence on z
+            logp = log_softmax(logits, -1)
+        else:
+            logp = Tensor._make(ctx.logp, b)
+        mass = Tensor._make(b.reshape(ctx.mass, (m, 1)), b)
+        g = grad.unsqueeze(-1)
+        dense = exp(logp) * mass
+        if label_smoothing > 0:
+            w = 1.0 if weight is None else weight.data
+            spread = b.multiply(b.reshape(ctx.valid, (m, 1)),
+                                b.multiply(b.ones((1, c), logits.dtype), w))
+            dense = dense - Tensor._make(b.multiply(spread, label_smoothing / c), b)
+        grad_logits = g * dense
+        rows = Tensor._make(b.arange(0, m, 1, target.dtype), b)
+        picked = grad * Tensor._make(b.multiply(ctx.w_t, 1.0 - label_smoothing), b)
+        grad_logits = grad_logits.index_put((rows, target), -picked, accumulate=True)
+        return grad_logits, None, None, None, None
+
+
+def cross_entropy_per_sample(logits: Tensor, target: Tensor, weight: Tensor | None,
+                             ignore_index: int, label_smoothing: float) -> Tensor:
+    """ℓ (M,) for logits (M, C) and int64 class indices (M,) (see `CrossEntropy`)."""
+    b = target.backend
+    valid = b.not_equal(target.data, ignore_index)
+    safe = Tensor._make(b.where(valid, target.data, 0), b)
+    w = None if weight is None else weight.detach()
+    return CrossEntropy.apply(logits, safe, Tensor._make(valid, b), w, float(label_smoothing))
+
+
+# ---------------------------------------------------------------------------------------
+# Normalisation over some axes (layer_norm, batch_norm in training, group_norm)
+# ---------------------------------------------------------------------------------------
+
+
+class Normalize(Function):
+    """x̂ = (x - μ) · r,   μ = mean(x),  r = 1 / √(var(x) + eps)   (over `axes`, biased var)
+
+        dL/dx = r · (g - mean(g) - x̂ · mean(g · x̂))            (means over `axes`)
+
+    layer_norm normalises over the trailing axes, batch_norm over all but the channel
+    axis, group_norm over each group; each then applies its own affine γ·x̂ + β.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axes, eps):
+        b = ctx.backend
+        mean = b.mean(x.data, axis=axes, keepdims=True)
+        centered = b.subtract(x.data, mean)
+        var = b.mean(b.multiply(centered, centered), axis=axes, keepdims=True)
+        rstd = b.divide(1.0, b.sqrt(b.add(var, eps)))
+        xhat = b.astype(b.multiply(centered, rstd), x.dtype)
+        ctx.save_for_backward(x)
+        ctx.xhat, ctx.rstd = xhat, b.astype(rstd, x.dtype)
+        return xhat
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, axes, eps = ctx.inputs
+        if is_grad_enabled():  # recording: x̂ and r as differentiable functions of x
+            centered = x - x.mean(dim=axes, keepdim=True)
+            rstd = rsqrt((centered * centered).mean(dim=axes, keepdim=True) + eps)
+            xhat = centered * rstd
+        else:
+            xhat = Tensor._make(ctx.xhat, ctx.backend)
+            rstd = Tensor._make(ctx.rstd, ctx.backend)
+        mean_g = grad.mean(dim=axes, keepdim=True)
+        mean_gx = (grad * xhat).mean(dim=axes, keepdim=True)
+        return rstd * (grad - mean_g - xhat * mean_gx), None, None
+
+
+# ---------------------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------------------
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class Gelu(Function):
+    """approximate='none':  y = x · Φ(x) = ½ x (1 + erf(x / √2))
+                          dy/dx = Φ(x) + x · φ(x),   φ(x) = e^(-x²/2) / √(2π)
+    approximate='tanh':  y = ½ x (1 + tanh u),   u = √(2/π) (x + 0.044715 x³)
+                          dy/dx = ½ (1 + tanh u) + ½ x (1 - tanh² u) · √(2/π) (1 + 3·0.044715 x²)
+    """
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        b = ctx.backend
+        ctx.save_for_backward(x)
+        xd = x.data
+        if approximate == "tanh":
+            inner = b.multiply(_SQRT_2_OVER_PI, b.add(xd, b.multiply(0.044715, xd * xd * xd)))
+            out = b.multiply(b.multiply(0.5, xd), b.add(1.0, b.tanh(inner)))
+        else:
+            out = b.multiply(b.multiply(0.5, xd), b.add(1.0, b.erf(b.multiply(xd, _INV_SQRT_2))))
+        return b.astype(out, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if ctx.inputs[1] == "tanh":
+            t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (
+                1 + 3 * 0.044715 * x * x)
+        else:
+            slope = 0.5 * (1 + erf(x * _INV_SQRT_2)) + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return grad * slope, None
+
+
+class Softplus(Function):
+    """y = log(1 + eᶻ), computed as max(z, 0) + log(1 + e^(-|z|)) (finite for any z)
+    dy/dz = sigmoid(z)   (exact at z = 0, where the max/abs form's pieces are not smooth)"""
+
+    @staticmethod
+    def forward(ctx, z):
+        b = ctx.backend
+        ctx.save_for_backward(z)
+        zd = z.data
+        return b.add(b.maximum(zd, 0), b.log1p(b.exp(b.negative(b.abs(zd)))))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        return grad * sigmoid(z)
+
+
+# ---------------------------------------------------------------------------------------
+# Binary cross-entropy on probabilities
+# ---------------------------------------------------------------------------------------
+
+
+class BinaryCrossEntropy(Function):
+    """ℓ = -(t · log x + (1 - t) · log(1 - x)), each log clamped to ≥ -100 (as PyTorch),
+    so that x = 0 or 1 gives a finite loss.
+
+        dℓ/dx = (x - t) / max(x (1 - x), 1e-12)         dℓ/dt = log(1 - x) - log x  (clamped)
+    """
+
+    @staticmethod
+    def forward(ctx, x, t):
+        b = ctx.backend
+        ctx.save_for_backward(x, t)
+        log_x = b.maximum(b.log(x.data), -100.0)
+        log_1mx = b.maximum(b.log(b.subtract(1.0, x.data)), -100.0)
+        loss = b.negative(b.add(b.multiply(t.data, log_x),
+                                b.multiply(b.subtract(1.0, t.data), log_1mx)))
+        return b.astype(loss, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t = ctx.saved_tensors
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = grad * (x - t) / (x * (1 - x)).clamp(min=1e-12)
+        if ctx.needs_input_grad[1]:
+            gt = grad * (log(1 - x).clamp(min=-100.0) - log(x).clamp(min=-100.0))
+        return gx, gt
