@@ -166,10 +166,26 @@ def _first_freed(root: Tensor) -> str | None:
     return None
 
 
+def _describe_index(part) -> str:
+    """One entry of an indexing key as written in Python: `:`, `1:6`, `...`, `None`."""
+    if isinstance(part, slice):
+        text = ":".join("" if v is None else str(v) for v in (part.start, part.stop))
+        return text + (f":{part.step}" if part.step is not None else "")
+    if part is Ellipsis:
+        return "..."
+    if hasattr(part, "shape"):
+        return f"array{tuple(part.shape)}"
+    return repr(part)
+
+
 def _describe_arg(a) -> str:
     """A short text for a non-tensor argument of a node (a dim, a shape, a flag...)."""
     if a is None or isinstance(a, (bool, int, float, str)):
         text = repr(a)
+    elif isinstance(a, slice) or (isinstance(a, tuple) and any(
+            isinstance(v, slice) or v is Ellipsis for v in a)):
+        parts = a if isinstance(a, tuple) else (a,)
+        text = "[" + ", ".join(_describe_index(v) for v in parts) + "]"
     elif isinstance(a, (tuple, list)) and all(
             isinstance(v, (bool, int, float, str, type(None))) for v in a):
         text = repr(tuple(a))
@@ -386,8 +402,14 @@ def _display_grads(roots: list, entries: list) -> dict:
                   if e.tensor.grad_fn is not None and id(e.tensor) not in norms]
         if wanted:
             seed = Tensor._make(root.backend.ones(root.data.shape, root.dtype), root.backend)
-            grads = run_backward([root], [seed], retain_graph=True, inputs=wanted,
-                                 accumulate=False)
+            try:
+                grads = run_backward([root], [seed], retain_graph=True, inputs=wanted,
+                                     accumulate=False)
+            except RuntimeError as err:  # e.g. an in-place change since the forward pass
+                warnings.warn(f"draw_graph: could not recompute the gradients of the "
+                              f"intermediate tensors ({err}); showing the leaves' .grad only",
+                              stacklevel=3)
+                grads = [None] * len(wanted)
             for t, g in zip(wanted, grads):
                 if g is not None:
                     norms[id(t)] = _norm(g)

@@ -119,6 +119,29 @@ def test_check_passes_on_correct_ops(device):
     assert "FAIL" not in str(ex)
 
 
+def test_check_passes_across_op_families(device):
+    """Ops whose nodes hold non-tensor arguments (dims, index keys, einsum specs, dtypes)
+    and constant tensor arguments (indices, masks) are recomputed correctly by the check."""
+    rng = np.random.default_rng(7)
+    x, _ = _pair(rng, (4, 5), device)
+    w, _ = _pair(rng, (5, 3), device)
+    h = sg.cat([x, x * 2], dim=1)[:, 1:6]
+    h = sg.einsum("ij,jk->ik", h, w)
+    s = h.softmax(dim=-1).log() + h.log_softmax(dim=-1)
+    g = s.gather(1, sg.tensor([[0], [2], [1], [2]], device=device))
+    m = sg.where(g > 0, g, g * 0.1).to(sg.float64).float()
+    v = m.reshape(2, 2).transpose(0, 1).flatten()[sg.tensor([0, 3], device=device)]
+    loss = v.sum() + x.amax() + x.var() + (x.abs() + 1).sqrt().prod(dim=0).mean()
+    ex = explain_backward(loss, check=True)
+    ops = {s.op for s in ex.steps}
+    assert {"Cat", "GetItem", "Einsum", "Softmax", "LogSoftmax", "Gather", "Where"} <= ops
+    failed = [(s.op, str(i.check)) for s in ex.steps for i in s.inputs
+              if i.check.passed is not True]
+    assert not failed
+    dot = draw_graph(loss).dot
+    assert "GetItem([:, 1:6])" in dot and "Einsum('ij,jk->ik')" in dot
+
+
 class _Square(sg.autograd.Function):
     """y = x²      dy/dx = 2x"""
 
