@@ -6,9 +6,8 @@ varargs or one tuple, as in PyTorch.
 
 from __future__ import annotations
 
-import math
-
 import builtins
+import math
 
 from .. import dtypes as dt
 from ..backends import get_backend, loaded_backends

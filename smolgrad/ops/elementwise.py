@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import dtypes as dt
-from ..engine import Function, Tensor, register
+from ..engine import Function, Tensor, infer_dtype, register
 
 
 def _data(v):
@@ -165,7 +165,7 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return ctx.backend.maximum(x.data, y.data)
+        return ctx.backend.maximum(_data(x), _data(y))
 
     @staticmethod
     def backward(ctx, grad):
@@ -180,7 +180,7 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return ctx.backend.minimum(x.data, y.data)
+        return ctx.backend.minimum(_data(x), _data(y))
 
     @staticmethod
     def backward(ctx, grad):
@@ -466,11 +466,14 @@ class Clamp(Function):
         if hi is not None:
             keep = (x <= hi) if keep is None else keep & (x <= hi)
         gx = grad if keep is None else grad * keep.to(grad.dtype)
+        # a bound gets the gradient where it is the result; when lo > hi the result is hi
         glo = ghi = None
         if isinstance(lo, Tensor) and ctx.needs_input_grad[1]:
-            glo = grad * (x < lo).to(grad.dtype)
+            binds = (x < lo) if hi is None else (x < lo) & (lo < hi)
+            glo = grad * binds.to(grad.dtype)
         if isinstance(hi, Tensor) and ctx.needs_input_grad[2]:
-            ghi = grad * (x > hi).to(grad.dtype)
+            binds = (x > hi) if lo is None else (x > hi) | (hi < lo)
+            ghi = grad * binds.to(grad.dtype)
         return gx, glo, ghi
 
 
@@ -568,44 +571,54 @@ def _rmul(self, other) -> Tensor:
 
 @register("div", "divide", "true_divide", "__truediv__")
 def div(input, other, *, rounding_mode=None) -> Tensor:
-    """input / other; `rounding_mode='floor'|'trunc'` rounds the quotient (no gradient)."""
-    a, b = _floatify(*promote(input, other, "div"))
+    """input / other; `rounding_mode='floor'|'trunc'` rounds the quotient (zero gradient).
+
+    True division of integers gives the default float dtype; rounded division of
+    integers stays integer (computed in float64 where the backend has it, so it is exact
+    for |values| < 2⁵³).
+    """
+    a, b = promote(input, other, "div")
     if rounding_mode is None:
-        return Div.apply(a, b)
-    out = Div.apply(a, b)
-    if rounding_mode == "floor":
-        out = floor(out)
-    elif rounding_mode == "trunc":
-        out = where(out < 0, ceil(out), floor(out))
-    else:
+        return Div.apply(*_floatify(a, b))
+    if rounding_mode not in ("floor", "trunc"):
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
                          f"got {rounding_mode!r}")
-    t = _first_tensor(input, other)
-    both_int = all(not v.dtype.is_floating_point for v in (input, other)
-                   if isinstance(v, Tensor)) and not isinstance(other, float)
-    return out.to(t.dtype) if both_int else out
+    t = _first_tensor(a, b)
+    integer_result = not t.dtype.is_floating_point
+    if integer_result:
+        wide = dt.float64 if t.backend.has_float64 else dt.float32
+        a = a.to(wide) if isinstance(a, Tensor) else a
+        b = b.to(wide) if isinstance(b, Tensor) else b
+    out = Div.apply(a, b)
+    out = floor(out) if rounding_mode == "floor" else where(out < 0, ceil(out), floor(out))
+    return out.to(t.dtype) if integer_result else out
 
 
 @register("__rtruediv__")
 def _rtruediv(self, other) -> Tensor:
-    return Div.apply(*_floatify(*promote(other, self, "div")))
+    return div(other, self)
 
 
-@register("__floordiv__")
-def _floordiv(self, other) -> Tensor:
-    return div(self, other, rounding_mode="floor")
+@register("floor_divide", "__floordiv__")
+def floor_divide(input, other) -> Tensor:
+    """input // other: the quotient rounded down (Python's and PyTorch's convention)."""
+    return div(input, other, rounding_mode="floor")
 
 
 @register("__rfloordiv__")
 def _rfloordiv(self, other) -> Tensor:
-    return div(_as_operand(other, self, "floordiv") if not isinstance(other, (int, float))
-               else _scalar_like(other, self), self, rounding_mode="floor")
+    return div(other, self, rounding_mode="floor")
 
 
 @register("remainder", "__mod__")
 def remainder(input, other) -> Tensor:
-    """input - floor(input / other) * other (Python's sign convention, as PyTorch)."""
+    """input - floor(input / other) * other: the sign follows the divisor (as PyTorch)."""
     return input - div(input, other, rounding_mode="floor") * other
+
+
+@register("__rmod__")
+def _rmod(self, other) -> Tensor:
+    return remainder(other, self)
 
 
 @register("pow", "__pow__")
@@ -731,9 +744,9 @@ def where(condition, input, other) -> Tensor:
     if condition.dtype is not dt.bool_:
         condition = condition != 0
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        input = Tensor(input, dtype=dt.get_default_dtype() if isinstance(input, float)
-                       else None, device=condition.device) if not isinstance(input, Tensor) \
-            else input
+        # two Python scalars: the result dtype is what sg.tensor would infer for them
+        kind = infer_dtype([input, other])
+        input = Tensor(input, dtype=kind, device=condition.device)
     x, y = promote(input, other, "where")
     return Where.apply(condition, x, y)
 

@@ -535,6 +535,8 @@ def unbind(input, dim: int = 0) -> tuple:
 def flip(input, *dims) -> Tensor:
     dims = shape_arg(dims) if dims else ()
     axes = tuple(normalize_dim(d, input.ndim, "flip") for d in dims)
+    if input.ndim == 0:  # dim 0 of a 0-d tensor is allowed (as in PyTorch): nothing to do
+        axes = ()
     return Flip.apply(input, axes)
 
 

@@ -49,9 +49,10 @@ class Amax(Function):
     @classmethod
     def forward(cls, ctx, x, axes, keepdim):
         ctx.save_for_backward(x)
-        if x.numel() == 0:
-            raise RuntimeError(f"{cls.kernel}: cannot reduce an empty tensor of shape "
-                               f"{x.shape} (the operation has no identity)")
+        if builtins.any(x.shape[a] == 0 for a in axes) or (x.numel() == 0 and x.ndim == 0):
+            raise RuntimeError(f"{cls.kernel}: cannot reduce over a zero-size dimension of a "
+                               f"tensor of shape {x.shape} (the operation has no identity); "
+                               f"reduce a non-empty dimension instead")
         return getattr(ctx.backend, cls.kernel)(x.data, axis=axes, keepdims=keepdim)
 
     @staticmethod
@@ -98,6 +99,8 @@ class Cumsum(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
+        if x.ndim == 0:  # NumPy would return shape (1,); a 0-d cumsum is the value itself
+            return ctx.backend.copy(x.data)
         return ctx.backend.cumsum(x.data, axis=axis)
 
     @staticmethod
@@ -126,18 +129,56 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """yᵢ = xᵢ - logΣⱼ e^(xⱼ)      dL/dx = g - softmax(x) · Σ g"""
+    """yᵢ = xᵢ - logΣⱼ e^(xⱼ) = (xᵢ - m) - logΣⱼ e^(xⱼ - m)  (m = max x)
+    dL/dx = g - softmax(x) · Σ g
+
+    Subtracting m first keeps every intermediate small, so the result is exact to float
+    precision even for logits of size 1e4 (x - logsumexp(x) would lose digits there).
+    """
 
     saves_output = True
 
     @staticmethod
     def forward(ctx, x, axis):
-        return ctx.backend.subtract(x.data, ctx.backend.logsumexp(x.data, axis, keepdims=True))
+        b = ctx.backend
+        m = b.max(x.data, axis=axis, keepdims=True)
+        shifted = b.subtract(x.data, b.where(b.isfinite(m), m, 0))
+        return b.subtract(shifted, b.log(b.sum(b.exp(shifted), axis=axis, keepdims=True)))
 
     @staticmethod
     def backward(ctx, grad):
         y, axis = ctx.output, ctx.inputs[1]
         return grad - exp(y) * grad.sum(dim=axis, keepdim=True), None
+
+
+class PNorm(Function):
+    """y = (Σ_axes |x|ᵖ)^(1/p) for p > 1 (p = 2: the Euclidean norm)
+    dy/dx = sign(x) · |x|^(p-1) / y^(p-1)   (p = 2: x / y), and 0 where y = 0 (as PyTorch:
+    the norm is not differentiable at 0, and 0 is the subgradient everyone uses)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        ctx.save_for_backward(x)
+        b = ctx.backend
+        if p == 2:
+            return b.sqrt(b.sum(b.multiply(x.data, x.data), axis=axes, keepdims=keepdim))
+        powered = b.sum(b.power(b.abs(x.data), p), axis=axes, keepdims=keepdim)
+        return b.power(powered, 1.0 / p)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, p, axes, keepdim = ctx.inputs
+        y = _expand_back(ctx.output, x.shape, axes, keepdim)
+        g = _expand_back(grad, x.shape, axes, keepdim)
+        safe_y = where(y == 0, 1.0, y)
+        if p == 2:
+            local = x / safe_y
+        else:
+            local = x.sign() * x.abs() ** (p - 1) / safe_y ** (p - 1)
+        return g * local, None, None, None
 
 
 class ArgReduce(Function):
@@ -328,8 +369,12 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     axes = normalize_dims(dim, input.ndim, "norm")
-    if p in ("fro", 2, 2.0):
-        return sqrt((input * input).sum(dim=axes, keepdim=keepdim))
+    if p == "fro":
+        p = 2
+    if not isinstance(p, (int, float)):
+        raise ValueError(f"norm: p must be a number, 'fro', inf or -inf, got {p!r}")
+    if 1 < p < float("inf"):
+        return PNorm.apply(input, p, axes, keepdim)
     if p == float("inf"):
         return amax(input.abs(), dim=axes, keepdim=keepdim)
     if p == float("-inf"):
