@@ -661,31 +661,36 @@ def _check_step(node, position: int, grad_out: Tensor, grad_in: Tensor,
                          note=f"recomputing {node.name} failed: {type(err).__name__}: {err}")
 
 
-def _run_check(node, position, grad_out, grad_in, rng) -> StepCheck:
+def _float64_copy(a, device: str):
+    """A detached copy of a node's argument for the check: float tensors in float64 on
+    `device`; other tensors (indices, masks) only moved; plain values as they are."""
+    if not isinstance(a, Tensor):
+        return a
+    a = a.detach()
+    if a.device != device:
+        a = a.to(device)
+    return a.to(dt.float64) if a.dtype.is_floating_point else a
+
+
+def _forward_at(node, args: list, position: int, value: np.ndarray, device: str) -> Tensor:
+    """The node's op run again (its class's `apply`, nothing recorded) with argument
+    `position` replaced by `value`."""
+    moved = list(args)
+    moved[position] = Tensor(value, dtype=dt.float64, device=device)
+    with no_grad():
+        return type(node).apply(*moved)
+
+
+def _run_check(node, position: int, grad_out: Tensor, grad_in: Tensor,
+               rng: np.random.Generator) -> StepCheck:
+    """numerical <g, (f(x + eps·v) - f(x - eps·v)) / 2eps> vs analytic <grad_in, v>."""
     backend = node.backend
     device = backend.device if getattr(backend, "has_float64", True) else "cpu"
-
-    def float64_copy(a):
-        if not isinstance(a, Tensor):
-            return a
-        a = a.detach()
-        if a.device != device:
-            a = a.to(device)
-        return a.to(dt.float64) if a.dtype.is_floating_point else a
-
-    args = [float64_copy(a) for a in node.inputs]
-    x = args[position]
-    base = _to_float64(x)
-
-    def forward_at(value: np.ndarray) -> Tensor:
-        moved = list(args)
-        moved[position] = Tensor(value, dtype=dt.float64, device=device)
-        with no_grad():
-            return type(node).apply(*moved)
-
-    first = forward_at(base)
-    y0 = _to_float64(first)
-    if not np.array_equal(y0, _to_float64(forward_at(base)), equal_nan=True):
+    args = [_float64_copy(a, device) for a in node.inputs]
+    base = _to_float64(args[position])
+    first = _forward_at(node, args, position, base, device)
+    again = _forward_at(node, args, position, base, device)
+    if not np.array_equal(_to_float64(first), _to_float64(again), equal_nan=True):
         return StepCheck(None, "skipped", [], [], float("nan"), "",
                          note=f"{node.name}'s forward is random (two runs differ)")
     if first.dtype is dt.float64:
@@ -707,8 +712,8 @@ def _run_check(node, position, grad_out, grad_in, rng) -> StepCheck:
         directions = [rng.standard_normal(base.shape)]
     analytic, numerical = [], []
     for v in directions:
-        plus = _to_float64(forward_at(base + eps * v))
-        minus = _to_float64(forward_at(base - eps * v))
+        plus = _to_float64(_forward_at(node, args, position, base + eps * v, device))
+        minus = _to_float64(_forward_at(node, args, position, base - eps * v, device))
         numerical.append(float(np.sum(g * (plus - minus)) / (2 * eps)))
         analytic.append(float(np.sum(analytic_grad * v)))
     a, n = np.array(analytic), np.array(numerical)
