@@ -1,7 +1,7 @@
 """Activation modules: thin wrappers over `smolgrad.nn.functional`.
 
-`inplace=True` is accepted for PyTorch compatibility but the result is computed out of
-place (smolgrad never mutates arrays); the returned values are the same.
+`inplace=True` behaves as in PyTorch: the input tensor is replaced by the result (its
+version counter goes up, so a backward that still needs the old value raises).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -52,7 +52,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input)
+        return F.silu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -67,7 +67,8 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, negative_slope=self.negative_slope)
+        return F.leaky_relu(input, negative_slope=self.negative_slope,
+                            inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace
@@ -83,7 +84,7 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, alpha=self.alpha)
+        return F.elu(input, alpha=self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
