@@ -653,12 +653,28 @@ _FULL_LIMIT = 20  # inputs with at most this many elements are checked element b
 
 def _check_step(node, position: int, grad_out: Tensor, grad_in: Tensor,
                 rng: np.random.Generator) -> StepCheck:
-    """Check one input's gradient of one node against central finite differences."""
-    try:
-        return _run_check(node, position, grad_out, grad_in, rng)
-    except Exception as err:  # an op that cannot be recomputed stand-alone: say why
-        return StepCheck(None, "skipped", [], [], float("nan"), "",
-                         note=f"recomputing {node.name} failed: {type(err).__name__}: {err}")
+    """Check one input's gradient of one node against central finite differences.
+
+    The forward is recomputed on the CPU (NumPy: true float64 everywhere; MLX, for one,
+    computes float64 exp and friends only to float32 accuracy, too coarse for eps=1e-6),
+    and on the node's own device when the op cannot run on the CPU (an argument that is a
+    device array, such as an index). The backward result checked is the node's own.
+    """
+    own = node.backend.device
+    devices = ["cpu"] + ([own] if own != "cpu" and getattr(node.backend, "has_float64", True)
+                         else [])
+    failures = []
+    for device in devices:
+        try:
+            result = _run_check(node, position, grad_out, grad_in, rng, device)
+        except Exception as err:  # an op that cannot be recomputed there: try the next
+            failures.append(f"on {device}: {type(err).__name__}: {err}")
+            continue
+        if device != own:
+            result.note = "; ".join(filter(None, [result.note, f"recomputed on {device}"]))
+        return result
+    return StepCheck(None, "skipped", [], [], float("nan"), "",
+                     note=f"recomputing {node.name} failed " + "; ".join(failures))
 
 
 def _float64_copy(a, device: str):
@@ -682,10 +698,8 @@ def _forward_at(node, args: list, position: int, value: np.ndarray, device: str)
 
 
 def _run_check(node, position: int, grad_out: Tensor, grad_in: Tensor,
-               rng: np.random.Generator) -> StepCheck:
+               rng: np.random.Generator, device: str) -> StepCheck:
     """numerical <g, (f(x + eps·v) - f(x - eps·v)) / 2eps> vs analytic <grad_in, v>."""
-    backend = node.backend
-    device = backend.device if getattr(backend, "has_float64", True) else "cpu"
     args = [_float64_copy(a, device) for a in node.inputs]
     base = _to_float64(args[position])
     first = _forward_at(node, args, position, base, device)
