@@ -1,0 +1,3 @@
+"""Utilities: `smolgrad.utils.data` (datasets, samplers, DataLoader)."""
+
+from . import data
