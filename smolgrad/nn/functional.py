@@ -278,7 +278,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     """softmax(Q Kᵀ · scale + mask) V over the last two dims (..., L, E) x (..., S, E).
 
     attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to
-    (..., L, S). is_causal: query i attends to keys j ≤ i (top-left aligned, as PyTorch).
+    (..., L, S). is_causal: query i attends to keys j ≤ i (top-left aligned, as PyTorch;
+    combined with attn_mask when both are given). A query row with nothing to attend to
+    gets all-zero weights, as PyTorch.
     scale defaults to 1 / √E. dropout_p > 0 drops attention weights (always, as PyTorch's
     functional form). A composite of matmul and the fused softmax.
     """
@@ -303,18 +305,21 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
     scores = (query * scale) @ key.mT
-    if is_causal:
-        if attn_mask is not None:
-            raise RuntimeError(f"{op}: pass either attn_mask or is_causal=True, not both")
-        causal = ones(length, source, dtype=dt.bool_, device=query.device).tril()
-        scores = scores.masked_fill(causal.logical_not(), float("-inf"))
-    elif attn_mask is not None:
+    if attn_mask is not None:
         _require_tensor(attn_mask, "attn_mask", op)
         if attn_mask.dtype is dt.bool_:
             scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
         else:
             scores = scores + attn_mask.to(scores.dtype)
+    if is_causal:  # combined with attn_mask when both are given, as PyTorch
+        causal = ones(length, source, dtype=dt.bool_, device=query.device).tril()
+        scores = scores.masked_fill(causal.logical_not(), float("-inf"))
     weights = _reduce.softmax(scores, -1)
+    if attn_mask is not None:
+        # a query that may attend to nothing gets zero weights (PyTorch), not 0/0 = NaN
+        # (a causal mask alone always leaves key 0 visible)
+        dead = (scores.detach() == float("-inf")).all(dim=-1, keepdim=True)
+        weights = where(dead, 0.0, weights)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     return weights @ value
