@@ -234,7 +234,7 @@ class ScatterAdd(Function):
         _, axis, index, src = ctx.inputs
         gsrc = None
         if ctx.needs_input_grad[3]:
-            gsrc = Gather.apply(grad, axis, index)
+            gsrc = gather(grad, axis, index)  # the public form: index may be smaller than grad
             if gsrc.shape != src.shape:  # src may be larger than index: zeros elsewhere
                 widths = [(0, s - g) for s, g in zip(src.shape, gsrc.shape)]
                 gsrc = Pad.apply(gsrc, widths, 0.0)
