@@ -1,0 +1,249 @@
+"""sg.save / sg.load: safetensors in and out, nested state dicts, no pickle, atomic writes."""
+
+from __future__ import annotations
+
+import io as pyio
+import math
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file as torch_load_file
+from safetensors.torch import save_file as torch_save_file
+
+import smolgrad as sg
+import smolgrad.io as sgio
+from smolgrad.backends import get_backend
+from smolgrad.io import CheckpointError, load, save
+
+DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool"]
+
+
+def _sample(dtype: str, shape=(2, 3)) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if dtype == "bool":
+        return rng.random(shape) > 0.5
+    if dtype.startswith("int"):
+        return rng.integers(-1000, 1000, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+
+def _supported(device):
+    return [d for d in DTYPES if not (d == "float64" and device == "mlx")]
+
+
+def test_flat_state_dict_round_trip_and_torch_reads_it(device, tmp_path):
+    arrays = {f"layer.{d}": _sample(d) for d in _supported(device)}
+    arrays["scalar"] = np.array(3.5, dtype=np.float32)
+    arrays["empty"] = np.zeros((0, 4), dtype=np.float32)
+    state = {k: sg.tensor(v, device=device) for k, v in arrays.items()}
+    path = tmp_path / "model.safetensors"
+    save(state, path)
+    loaded = load(path)
+    assert list(loaded) == list(state) or set(loaded) == set(state)
+    for k, v in arrays.items():
+        assert isinstance(loaded[k], sg.Tensor)
+        assert loaded[k].dtype == sg.tensor(v).dtype, k
+        assert loaded[k].shape == v.shape, k
+        np.testing.assert_array_equal(loaded[k].numpy(), v, err_msg=k)
+    # A standard file: the safetensors reference reader sees the same names and values.
+    theirs = torch_load_file(str(path))
+    assert set(theirs) == set(arrays)
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(theirs[k].numpy(), v, err_msg=k)
+    with safe_open(str(path), "np") as f:
+        assert f.metadata() == {"format": "pt"}
+
+
+def test_loads_files_written_by_safetensors_torch(device, tmp_path):
+    tensors = {"a": torch.randn(4, 5), "b.weight": torch.arange(6, dtype=torch.int32),
+               "c": torch.tensor([True, False]), "h": torch.randn(3).half()}
+    path = tmp_path / "t.safetensors"
+    torch_save_file(tensors, str(path))
+    loaded = load(path, map_location=device)
+    assert set(loaded) == set(tensors)
+    for k, t in tensors.items():
+        assert str(loaded[k].device) == sg.device(device).type
+        np.testing.assert_array_equal(loaded[k].numpy(), t.numpy())
+        assert loaded[k].dtype.name == str(t.dtype).split(".")[-1]
+
+
+def test_bfloat16(device, tmp_path):
+    values = torch.randn(2, 3).to(torch.bfloat16)
+    path = tmp_path / "bf16.safetensors"
+    torch_save_file({"w": values}, str(path))
+    expected = values.float().numpy()
+    if getattr(get_backend(device), "has_bfloat16", False):
+        loaded = load(path, map_location=device)
+        assert loaded["w"].dtype == sg.bfloat16
+        np.testing.assert_array_equal(loaded["w"].float().numpy(), expected)
+        save(loaded, tmp_path / "again.safetensors")  # and back out as BF16
+        again = torch_load_file(str(tmp_path / "again.safetensors"))["w"]
+        assert again.dtype == torch.bfloat16 and torch.equal(again, values)
+    else:
+        with pytest.warns(UserWarning, match="bfloat16"):
+            loaded = load(path, map_location=device)
+        assert loaded["w"].dtype == sg.float32
+        np.testing.assert_array_equal(loaded["w"].numpy(), expected)
+
+
+def test_nested_structure_round_trip(device, tmp_path):
+    w = sg.tensor(_sample("float32"), device=device, requires_grad=True)
+    shared = sg.tensor([1.0, 2.0], device=device)
+    obj = {
+        "state": {0: {"step": 3, "exp_avg": sg.ones(2, 3, device=device)},
+                  1: {"momentum_buffer": None}},
+        "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "nesterov": False,
+                          "params": [0, 1], "name": "group ü"}],
+        "floats": [math.inf, -math.inf, 1e-300, 2.5],
+        "nan": math.nan,
+        "array": np.arange(5, dtype=np.int64),
+        "dtype": sg.float16,
+        "tied": [shared, shared],
+        "weight": w,
+        "empty": {},
+        (1, "a"): "tuple key",
+        2.5: "float key",
+        None: [],
+    }
+    path = tmp_path / "ckpt.safetensors"
+    save(obj, path)
+    back = load(path)
+    assert back["state"][0]["step"] == 3 and isinstance(back["state"][0]["step"], int)
+    np.testing.assert_array_equal(back["state"][0]["exp_avg"].numpy(), np.ones((2, 3)))
+    assert back["state"][1] == {"momentum_buffer": None}
+    assert back["param_groups"] == [{"lr": 0.1, "betas": (0.9, 0.999), "nesterov": False,
+                                     "params": [0, 1], "name": "group ü"}]
+    assert back["floats"] == [math.inf, -math.inf, 1e-300, 2.5]
+    assert math.isnan(back["nan"])
+    assert isinstance(back["array"], np.ndarray) and back["array"].tolist() == list(range(5))
+    assert back["dtype"] is sg.float16
+    assert back["tied"][0] is back["tied"][1]
+    assert back["weight"].requires_grad and back["weight"].is_leaf
+    assert str(back["weight"].device) == sg.device(device).type
+    np.testing.assert_array_equal(back["weight"].detach().numpy(), w.detach().numpy())
+    assert back["empty"] == {}
+    assert back[(1, "a")] == "tuple key" and back[2.5] == "float key" and back[None] == []
+    assert list(back) == list(obj)
+
+
+def test_map_location_moves_to_cpu(device, tmp_path):
+    save({"nested": [sg.ones(2, device=device)]}, tmp_path / "x.safetensors")
+    back = load(tmp_path / "x.safetensors", map_location="cpu")
+    assert str(back["nested"][0].device) == "cpu"
+    back = load(tmp_path / "x.safetensors", device=sg.device("cpu"))
+    assert str(back["nested"][0].device) == "cpu"
+    with pytest.raises(TypeError, match="map_location"):
+        load(tmp_path / "x.safetensors", map_location=lambda storage, loc: storage)
+
+
+def test_file_objects():
+    buffer = pyio.BytesIO()
+    save({"a": sg.arange(3), "meta": {"epoch": 4}}, buffer)
+    buffer.seek(0)
+    back = load(buffer)
+    assert back["a"].tolist() == [0, 1, 2] and back["meta"] == {"epoch": 4}
+
+
+def test_extra_metadata_is_kept(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save({"a": sg.zeros(1)}, path, metadata={"note": "hello"})
+    with safe_open(str(path), "np") as f:
+        assert f.metadata()["note"] == "hello"
+
+
+class _Payload:
+    """Unpickling this object would create the marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle"])
+def test_refuses_pickles_without_running_them(tmp_path, how):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    if how == "torch.save":
+        torch.save({"weight": torch.zeros(2), "x": _Payload(str(marker))}, str(path))
+    else:
+        path.write_bytes(pickle.dumps(_Payload(str(marker)), protocol=4))
+    with pytest.raises(CheckpointError, match="never unpickles") as info:
+        load(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+def test_truncated_and_corrupt_files(tmp_path):
+    good = tmp_path / "good.safetensors"
+    save({"w": sg.arange(100), "cfg": {"a": 1}}, good)
+    raw = good.read_bytes()
+    cases = {
+        "empty": b"",
+        "short": raw[:5],
+        "header_cut": raw[:40],
+        "data_cut": raw[:-17],
+        "garbage": os.urandom(64),
+        "bad_json": raw[:8] + b"{" * (int.from_bytes(raw[:8], "little")) + raw[
+            8 + int.from_bytes(raw[:8], "little"):],
+    }
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.safetensors"
+        path.write_bytes(content)
+        with pytest.raises(CheckpointError) as info:
+            load(path)
+        assert str(path) in str(info.value), name
+    assert load(good)["cfg"] == {"a": 1}
+
+
+def test_corrupt_structure_is_reported(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "s.safetensors"
+    save_file({"x": np.zeros(2, np.float32)}, str(path),
+              metadata={sgio.STRUCTURE_KEY: '{"tensor": "missing"}'})
+    with pytest.raises(CheckpointError, match="missing"):
+        load(path)
+    save_file({"x": np.zeros(2, np.float32)}, str(path),
+              metadata={sgio.STRUCTURE_KEY: '{"what": 1}'})
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load(path)
+
+
+def test_crash_mid_write_leaves_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.safetensors"
+    save({"w": sg.ones(4), "epoch": 1}, path)
+
+    def crash(out, data):
+        out.write(data[: len(data) // 2])
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(sgio, "_write_all", crash)
+    with pytest.raises(OSError, match="simulated"):
+        save({"w": sg.zeros(4), "epoch": 2}, path)
+    back = load(path)
+    assert back["epoch"] == 1 and back["w"].tolist() == [1.0] * 4
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.safetensors"], "temp file left behind"
+
+
+def test_overwrite_keeps_permissions(tmp_path):
+    path = tmp_path / "p.safetensors"
+    save({"a": sg.zeros(1)}, path)
+    os.chmod(path, 0o640)
+    save({"a": sg.ones(1)}, path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    assert load(path)["a"].tolist() == [1.0]
+
+
+def test_unsupported_values_name_the_path(tmp_path):
+    with pytest.raises(TypeError, match="optimizer.extra"):
+        save({"optimizer": {"extra": object()}}, tmp_path / "x.safetensors")
+    with pytest.raises(TypeError, match="metadata"):
+        save({"a": sg.zeros(1)}, tmp_path / "y.safetensors", metadata={"n": 1})
+    assert not (tmp_path / "x.safetensors").exists()
