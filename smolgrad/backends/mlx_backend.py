@@ -1,0 +1,319 @@
+"""The MLX backend: smolgrad on Apple's MLX (Apple-silicon GPU on macOS, CPU on Linux).
+
+MLX looks like NumPy, so `MLXBackend` reuses `NumpyBackend`'s generic methods with
+`xp = mlx.core` and overrides only what MLX does differently:
+
+- **Laziness.** An MLX operation only records what to compute; the numbers appear when
+  something needs them (`mx.eval`, `.item()`, conversion to NumPy). `lazy = True` tells
+  the engine so: `sg.engine.evaluate` calls `eval` on the gradients after each backward,
+  optimizers call it on the parameters after each step, and `item`/`to_numpy` evaluate
+  by themselves. Without those points a training loop would grow one endless graph.
+- **Immutability.** smolgrad never mutates an array in place; `setitem`, `index_add` and
+  `scatter_add` return new arrays (`array.at[index].add(v)` accumulates repeats).
+- **Indexing.** MLX has no boolean-mask indexing (the result's size would depend on the
+  values) and does not check bounds (an index past the end reads garbage or crashes), so
+  masks become integer indices (one evaluation) and integer indices are checked first.
+- **dtypes.** MLX has bfloat16 (NumPy and CuPy do not). float64 runs on MLX's CPU device
+  only: on the GPU, asking for float64 raises a clear error.
+- **Randomness.** Numbers are drawn with NumPy's generator (seeded by `sg.manual_seed`)
+  and converted, so one seed gives the same numbers on "cpu" and "mlx".
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+
+from .. import dtypes as dt
+from .numpy_backend import NumpyBackend
+
+
+class MLXBackend(NumpyBackend):
+    """Array primitives over `mlx.core`, on MLX's default device."""
+
+    name = "mlx"
+    device = "mlx"
+    lazy = True
+    has_bfloat16 = True
+
+    def __init__(self):
+        super().__init__(xp=mx)  # binds LIBRARY_FUNCTIONS that MLXBackend does not define
+        on_gpu = mx.default_device() == mx.gpu
+        self.has_float64 = not on_gpu
+        self._to_native = {
+            dt.bool_: mx.bool_, dt.int32: mx.int32, dt.int64: mx.int64,
+            dt.float16: mx.float16, dt.bfloat16: mx.bfloat16, dt.float32: mx.float32,
+        }
+        if self.has_float64:
+            self._to_native[dt.float64] = mx.float64
+        self._from_native = {v: k for k, v in self._to_native.items()}
+        self.dtypes_by_native = self._from_native  # read by Tensor.dtype (a hot path)
+
+    # -- dtypes and conversion ------------------------------------------------------------
+    def native(self, d: dt.dtype):
+        try:
+            return self._to_native[d]
+        except KeyError:
+            if d is dt.float64:
+                raise TypeError("dtype float64 is not supported on device 'mlx' (MLX's GPU "
+                                "has no float64); use float32, or run MLX on its CPU with "
+                                "mlx.core.set_default_device(mlx.core.cpu)") from None
+            raise TypeError(f"dtype {d} is not supported on device 'mlx'") from None
+
+    def dtype_of(self, x) -> dt.dtype:
+        try:
+            return self._from_native[x.dtype]
+        except KeyError:
+            raise TypeError(f"MLX arrays of dtype {x.dtype} are not supported by smolgrad "
+                            f"(device 'mlx')") from None
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, mx.array)
+
+    def asarray(self, data, dtype: dt.dtype | None = None):
+        """An MLX array from Python data, a NumPy array or an MLX array.
+
+        Without `dtype`, NumPy's inference is kept (Python floats give float64, as on
+        "cpu"); MLX's own `mx.array` would silently turn float64 data into float32.
+        """
+        if isinstance(data, mx.array):
+            return data if dtype is None else self.astype(data, dtype)
+        host = np.asarray(data)
+        if dtype is None:
+            dtype = _numpy_dtype(host)
+        if host.size == 0:  # MLX mishandles arrays made from empty NumPy buffers
+            return mx.zeros(host.shape, dtype=self.native(dtype))
+        native = self.native(dtype)
+        if dtype is dt.bfloat16:  # NumPy has no bfloat16: go through float32
+            return mx.array(host.astype(np.float32)).astype(native)
+        return mx.array(host, dtype=native)
+
+    def to_numpy(self, x) -> np.ndarray:
+        """A NumPy copy (evaluates `x`). bfloat16 comes back as float32 (NumPy has none)."""
+        if x.dtype == mx.bfloat16:
+            x = x.astype(mx.float32)
+        return np.array(x)
+
+    def copy(self, x):
+        return mx.array(x)
+
+    def eval(self, *arrays) -> None:
+        """Compute these lazy arrays now (and everything they depend on)."""
+        if arrays:
+            mx.eval(*arrays)
+
+    def item(self, x):
+        return x.item()
+
+    def contiguous(self, x):
+        return mx.contiguous(x)
+
+    # -- library functions MLX lacks or spells differently --------------------------------
+    def logical_xor(self, a, b):
+        return mx.not_equal(_as_bool(a), _as_bool(b))
+
+    def nonzero(self, x) -> tuple:
+        """Indices of the non-zero elements, one int64 array per axis (evaluates `x`)."""
+        return tuple(mx.array(i, dtype=mx.int64) for i in np.nonzero(self.to_numpy(x)))
+
+    # Reductions. NumPy accepts axis=0 (or -1) on a 0-d array, meaning "the whole array";
+    # MLX rejects it, so `_axis` turns it into axis=None first.
+    def sum(self, x, axis=None, keepdims=False):
+        return mx.sum(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def prod(self, x, axis=None, keepdims=False):
+        return mx.prod(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return mx.max(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return mx.min(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return mx.mean(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def any(self, x, axis=None, keepdims=False):
+        return mx.any(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def all(self, x, axis=None, keepdims=False):
+        return mx.all(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def argmax(self, x, axis=None, keepdims=False):
+        out = mx.argmax(x, axis=_axis(x, axis), keepdims=keepdims)
+        return out.astype(mx.int64)  # MLX returns uint32 indices
+
+    def argmin(self, x, axis=None, keepdims=False):
+        return mx.argmin(x, axis=_axis(x, axis), keepdims=keepdims).astype(mx.int64)
+
+    def logsumexp(self, x, axis, keepdims=False):
+        """log Σ exp(x) over `axis`, stable (MLX subtracts the max; a row of -inf gives -inf)."""
+        return mx.logsumexp(x, axis=_axis(x, axis), keepdims=keepdims)
+
+    def cumsum(self, x, axis=None):
+        if x.ndim == 0:  # NumPy: the cumulative sum of a 0-d array is a 1-element array
+            return mx.reshape(x, (1,))
+        return mx.cumsum(x, axis=axis)
+
+    def matmul(self, a, b):
+        """MLX multiplies floating point matrices only; integers go through an exact
+        broadcast-multiply-and-sum (a[..., i, k, None] * b[..., None, k, j], summed over k)."""
+        if mx.issubdtype(a.dtype, mx.floating) or mx.issubdtype(b.dtype, mx.floating):
+            return mx.matmul(a, b)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        out = mx.sum(mx.expand_dims(a2, -1) * mx.expand_dims(b2, -3), axis=-2)
+        if a.ndim == 1:
+            out = mx.squeeze(out, -2)
+        if b.ndim == 1:
+            out = mx.squeeze(out, -1)
+        return out
+
+    def take_along_axis(self, x, index, axis):
+        _check_bounds([(index, x.shape[axis])], "gather")
+        return mx.take_along_axis(x, index, axis)
+
+    # -- math the array library spells differently ----------------------------------------
+    def erf(self, x):
+        return mx.erf(x)
+
+    def round(self, x, decimals: int = 0):
+        return mx.round(x, decimals)
+
+    # -- movement and indexing (MLX arrays are immutable: every update is a new array) -----
+    def getitem(self, x, index):
+        return x[_checked_index(x.shape, index, None)]  # GetItem names the op
+
+    def setitem(self, x, index, value):
+        """Return a copy of `x` with `x[index] = value`."""
+        out = mx.array(x)
+        out[_checked_index(x.shape, index, "setitem")] = _like(value, x)
+        return out
+
+    def index_add(self, x, index, value):
+        """Return `x` with `value` added at `index`, repeated indices accumulating."""
+        return x.at[_checked_index(x.shape, index, "index_put")].add(_like(value, x))
+
+    def scatter_add(self, x, axis, index, src):
+        """`x` with out[..., index[i], ...] += src[i] along `axis` (PyTorch's scatter_add)."""
+        _check_bounds([(index, x.shape[axis])], "scatter_add")
+        full_index = []
+        for d, n in enumerate(index.shape):
+            if d == axis:
+                full_index.append(index)
+            else:  # arange(n) shaped to broadcast along axis d only
+                shape = [1] * index.ndim
+                shape[d] = n
+                full_index.append(mx.arange(n).reshape(shape))
+        return x.at[tuple(full_index)].add(_like(src, x))
+
+    def sliding_windows(self, x, window_shape, axes):
+        """All windows of `window_shape` over `axes`, like NumPy's sliding_window_view:
+        shape (..., n - w + 1, ..., w, ...), the window axes appended at the end.
+
+        Built with `as_strided` over the row-major layout (strides counted in elements)."""
+        axes = (axes,) if isinstance(axes, int) else tuple(axes)
+        window_shape = (window_shape,) if isinstance(window_shape, int) else tuple(window_shape)
+        strides = [1] * x.ndim
+        for d in range(x.ndim - 2, -1, -1):
+            strides[d] = strides[d + 1] * x.shape[d + 1]
+        out_shape = list(x.shape)
+        for a, w in zip(axes, window_shape):
+            if out_shape[a] < w:
+                raise ValueError(f"sliding_windows: window {w} is larger than axis {a} of "
+                                 f"size {x.shape[a]}")
+            out_shape[a] = out_shape[a] - w + 1
+        out_shape += list(window_shape)
+        out_strides = strides + [strides[a] for a in axes]
+        return mx.as_strided(mx.contiguous(x), out_shape, out_strides)
+
+
+def _axis(x, axis):
+    """NumPy's leniency: axis 0 or -1 of a 0-d array is the whole array."""
+    if x.ndim == 0 and isinstance(axis, int) and axis in (0, -1):
+        return None
+    return axis
+
+
+def _numpy_dtype(host: np.ndarray) -> dt.dtype:
+    """The smolgrad dtype of a NumPy array (Python ints become int64, as in NumPy)."""
+    try:
+        return dt.as_dtype(host.dtype.name)
+    except TypeError:
+        raise TypeError(f"device 'mlx': arrays of dtype {host.dtype} are not supported") \
+            from None
+
+
+def _as_bool(a):
+    return (a if isinstance(a, mx.array) else mx.array(a)).astype(mx.bool_)
+
+
+def _like(value, x):
+    """`value` as an MLX array of `x`'s dtype (a Python number stays a number)."""
+    if isinstance(value, mx.array):
+        return value.astype(x.dtype) if value.dtype != x.dtype else value
+    if isinstance(value, np.ndarray):
+        return mx.array(value).astype(x.dtype)
+    return value
+
+
+def _checked_index(shape: tuple, index, op: str):
+    """Make an index safe for MLX: bool masks -> integer arrays, every integer in bounds.
+
+    NumPy raises IndexError for an index past the end; MLX would read or write outside
+    the array. Checking integer arrays costs one small evaluation (a sync).
+    """
+    if not isinstance(index, tuple):
+        index = (index,)
+    resolved = []
+    for i in index:
+        if isinstance(i, (mx.array, np.ndarray)) and i.dtype in (mx.bool_, np.bool_):
+            resolved.extend(mx.array(k, dtype=mx.int64) for k in np.nonzero(np.array(i)))
+        elif isinstance(i, np.ndarray):
+            resolved.append(mx.array(i))
+        elif isinstance(i, bool):
+            raise IndexError(f"{op}: a Python bool as an index is not supported on "
+                             f"device 'mlx'")
+        else:
+            resolved.append(i)
+    consuming = sum(1 for i in resolved if i is not None and i is not Ellipsis)
+    if consuming > len(shape):
+        raise IndexError(f"{op}: too many indices for tensor of dimension {len(shape)}")
+    dim, checks = 0, []
+    for i in resolved:
+        if i is Ellipsis:
+            dim += len(shape) - consuming
+        elif i is None:
+            continue
+        else:
+            n = shape[dim]
+            if isinstance(i, (int, np.integer)):
+                if not -n <= i < n:
+                    raise IndexError(f"{_prefix(op)}index {i} is out of bounds for "
+                                     f"dimension {dim} with size {n}")
+            elif isinstance(i, mx.array):
+                checks.append((i, n, dim))
+            dim += 1
+    _check_bounds(checks, op)
+    return tuple(resolved)
+
+
+def _check_bounds(checks, op: str) -> None:
+    """Raise IndexError when an index array has a value outside [-n, n) (one evaluation).
+
+    `checks` holds (index_array, size, dim) triples; dim may be None."""
+    checks = [c if len(c) == 3 else (c[0], c[1], None) for c in checks]
+    checks = [c for c in checks if c[0].size]
+    if not checks:
+        return
+    flags = mx.stack([mx.any((i < -n) | (i >= n)) for i, n, _ in checks]).tolist()
+    for (i, n, dim), flag in zip(checks, flags):
+        if flag:
+            where = "" if dim is None else f" for dimension {dim}"
+            raise IndexError(f"{_prefix(op)}index out of bounds{where} with size {n} "
+                             f"(indices range from {mx.min(i).item()} to "
+                             f"{mx.max(i).item()})")
+
+
+def _prefix(op: str | None) -> str:
+    return f"{op}: " if op else ""
