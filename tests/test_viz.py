@@ -360,3 +360,22 @@ def test_real_svg(device, tmp_path):
     g = draw_graph((x * 3).sum())
     g.save(tmp_path / "g.svg")
     assert "<svg" in (tmp_path / "g.svg").read_text()
+
+
+def test_draw_graph_names_nn_module_parameters(device):
+    from smolgrad import nn
+
+    model = nn.Linear(3, 2).to(device)
+    x = sg.randn(4, 3, device=device)
+    loss = model(x).sum()
+    ex = explain_backward(loss, params=model)
+    names = {leaf.name: leaf for leaf in ex.leaves}
+    assert set(names) == {"weight", "bias"}
+    assert names["weight"].kind == "parameter" and names["weight"].shape == (2, 3)
+    # d(sum(x @ W.T + b))/dW[i, j] = sum over rows of x[:, j]; d/db = number of rows
+    expected_w = np.tile(x.numpy().sum(axis=0), (2, 1))
+    np.testing.assert_allclose(model.weight.grad.numpy(), expected_w, rtol=1e-5, atol=1e-6)
+    assert names["bias"].grad.mean == pytest.approx(4.0)
+    dot = draw_graph(loss, params=dict(model.named_parameters())).dot
+    assert "weight (parameter)" in dot and "bias (parameter)" in dot
+    assert re.search(r"grad norm [0-9.]+", dot)
