@@ -53,3 +53,9 @@ double = float64
 long = int64
 float = float32  # noqa: A001
 int = int32  # noqa: A001
+
+# The layers above the ops: reachable as attributes after `import smolgrad as sg`.
+from . import nn, optim, utils  # noqa: E402
+from .io import load, save  # noqa: E402
+from .random import Generator  # noqa: E402
+from . import viz  # noqa: E402
