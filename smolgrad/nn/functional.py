@@ -562,7 +562,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
-    """½ d² where |d| < delta, else delta · (|d| - ½ delta)  (d = x - y) (· weight)."""
+    """½ d² where |d| < delta, else delta · (|d| - ½ delta)  (d = x - y) (· weight);
+    with weight, 'mean' divides by the number of elements (unlike mse_loss / l1_loss, as
+    PyTorch)."""
     _check_pair(input, target, "huber_loss")
     _pointwise_weight(weight, input, "huber_loss")
     if delta <= 0:
@@ -571,8 +573,8 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     size = diff.abs()
     loss = where(size < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
     if weight is not None:
-        loss = loss * weight
-    return _reduce_loss(loss, reduction, "huber_loss", weight)
+        loss = loss * weight  # PyTorch's weighted 'mean' here divides by n, not Σ weight
+    return _reduce_loss(loss, reduction, "huber_loss")
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,

@@ -47,7 +47,9 @@ class CrossEntropy(Function):
         b = ctx.backend
         z = logits.data
         m, c = z.shape
-        logp = b.subtract(z, b.logsumexp(z, -1, keepdims=True))
+        shifted = b.subtract(z, b.max(z, axis=-1, keepdims=True))  # ≤ 0: exp can't overflow
+        # p = (z - max) - log Σ e^(z - max): subtracting the max first keeps every digit
+        logp = b.subtract(shifted, b.log(b.sum(b.exp(shifted), axis=-1, keepdims=True)))
         t = target.data                                  # ignored samples already -> 0
         valid = b.astype(valid.data, logits.dtype)       # (M,) 1.0, or 0.0 where ignored
         picked = b.reshape(b.take_along_axis(logp, b.reshape(t, (m, 1)), 1), (m,))
