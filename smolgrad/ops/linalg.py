@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+import builtins
+import string
 
 from ..engine import Function, Tensor, register
 from .elementwise import promote
@@ -43,9 +44,14 @@ class Matmul(Function):
 
 
 class Einsum(Function):
-    """Z = einsum(spec, X₁, X₂, ...)
-    dL/dXᵢ = einsum(G and the other operands -> Xᵢ's subscripts), broadcast over the
-    subscripts that only Xᵢ has."""
+    """Z = einsum(spec, X₁, X₂, ...)   (spec fully explicit: 'ij,jk->ik', no '...')
+
+    dL/dXᵢ = einsum(G and the other operands -> Xᵢ's letters): the same contraction with
+    Xᵢ's place taken by the output gradient G. Then, in `_einsum_input_grad`:
+      letters only Xᵢ has were summed away in forward -> the gradient is broadcast over them;
+      a repeated letter ('ii', a diagonal) -> the gradient is put back on that diagonal;
+      a size-1 axis broadcast against a larger one -> the engine sums it back.
+    """
 
     @staticmethod
     def forward(ctx, spec, *xs):
@@ -56,28 +62,44 @@ class Einsum(Function):
     def backward(ctx, grad):
         spec = ctx.inputs[0]
         xs = ctx.saved_tensors
-        ins, out = spec.split("->")
-        subs = ins.split(",")
         grads = [None]
-        for i, (x, s) in enumerate(zip(xs, subs)):
-            if not ctx.needs_input_grad[i + 1]:
-                grads.append(None)
-                continue
-            others = [(xs[j], subs[j]) for j in range(len(xs)) if j != i]
-            known = set(out) | {c for _, t in others for c in t}
-            kept = "".join(c for c in dict.fromkeys(s) if c in known)
-            g = einsum(",".join([out] + [t for _, t in others]) + "->" + kept, grad,
-                       *[o for o, _ in others])
-            # put back subscripts only x had (they were summed out), then x's own order
-            full = "".join(dict.fromkeys(s))
-            shape = [g.shape[kept.index(c)] if c in kept else 1 for c in full]
-            g = g.permute([kept.index(c) for c in full if c in kept]) if kept else g
-            g = g.reshape(shape).expand([x.shape[s.index(c)] for c in full])
-            if full != s:  # repeated subscripts (a diagonal): scatter back onto it
-                raise NotImplementedError(f"einsum: gradient for repeated subscripts in "
-                                          f"'{s}' is not supported")
-            grads.append(g)
+        for i in range(len(xs)):
+            needed = ctx.needs_input_grad[i + 1]
+            grads.append(_einsum_input_grad(spec, grad, xs, i) if needed else None)
         return tuple(grads)
+
+
+def _einsum_input_grad(spec: str, grad: Tensor, xs: tuple, i: int) -> Tensor:
+    """The gradient of operand `i` of einsum(spec, *xs), given the output gradient."""
+    ins, out = spec.split("->")
+    subs = ins.split(",")
+    x, s = xs[i], subs[i]
+    others = [(xs[j], subs[j]) for j in range(len(xs)) if j != i]
+    full = "".join(dict.fromkeys(s))  # x's letters, each once, in order
+    reachable = set(out) | {c for _, t in others for c in t}
+    kept = "".join(c for c in full if c in reachable)
+    g = einsum(",".join([out] + [t for _, t in others]) + "->" + kept, grad,
+               *[o for o, _ in others])
+    # letters only x has: summed away in forward, so every element got the same gradient
+    size = {c: x.shape[s.index(c)] for c in full}
+    g = g.reshape([g.shape[kept.index(c)] if c in kept else 1 for c in full])
+    g = g.expand([builtins.max(n, size[c]) for n, c in zip(g.shape, full)])
+    if full == s:
+        return g
+    # a repeated letter reads a diagonal: write the gradient back onto it, using one
+    # identity matrix per extra occurrence (δ(i, i') in the index notation)
+    spare = (c for c in string.ascii_letters if c not in spec)
+    renamed, eyes, eye_subs = "", [], []
+    for c in s:
+        if c in renamed:
+            fresh = next(spare)
+            renamed += fresh
+            eye = x.backend.eye(size[c], size[c], g.dtype)
+            eyes.append(Tensor._make(eye, x.backend))
+            eye_subs.append(c + fresh)
+        else:
+            renamed += c
+    return einsum(",".join([full] + eye_subs) + "->" + renamed, g, *eyes)
 
 
 @register("matmul", "__matmul__")
@@ -141,23 +163,45 @@ def outer(input, vec2) -> Tensor:
 
 
 def einsum(equation: str, *operands) -> Tensor:
-    """Einstein summation, e.g. einsum('bij,bjk->bik', x, y); differentiable."""
+    """Einstein summation, e.g. einsum('bij,bjk->bik', x, y); differentiable.
+
+    Supports '...' (broadcast batch axes), an implicit output (the letters used once, in
+    alphabetical order), repeated letters (diagonals, traces) and size-1 broadcasting.
+    """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    spec = _explicit_equation(equation, operands)
+    target = operands[0]
+    operands = [promote(target, x, "einsum")[1] for x in operands]
+    return Einsum.apply(spec, *operands)
+
+
+def _explicit_equation(equation: str, operands) -> str:
+    """'...ij,jk' -> 'abij,jk->abik': name the ellipsis axes and write out the output."""
     eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise NotImplementedError("einsum: '...' (ellipsis) is not supported; name the axes")
-    if "->" not in eq:
-        letters = re.sub(r"[^a-zA-Z]", "", eq)
-        eq += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    subs = eq.split("->")[0].split(",")
+    lhs, arrow, rhs = eq.partition("->")
+    subs = lhs.split(",")
     if len(subs) != len(operands):
         raise RuntimeError(f"einsum: '{equation}' names {len(subs)} operands, got "
                            f"{len(operands)}")
+    unused = [c for c in string.ascii_letters if c not in eq]
+    ellipsis_ndim = 0
     for s, x in zip(subs, operands):
-        if len(s) != x.ndim:
+        if "..." in s:
+            ellipsis_ndim = builtins.max(ellipsis_ndim, x.ndim - (len(s) - 3))
+    batch = "".join(unused[:ellipsis_ndim])  # right-aligned, like broadcasting
+    explicit = []
+    for s, x in zip(subs, operands):
+        if "..." in s:
+            n = x.ndim - (len(s) - 3)
+            s = s.replace("...", batch[ellipsis_ndim - n:] if n > 0 else "")
+        if len(s) != x.ndim or not s.isalpha() and s:
             raise RuntimeError(f"einsum: subscripts '{s}' do not match an operand of shape "
-                               f"{x.shape}")
-    target = operands[0]
-    operands = [promote(target, x, "einsum")[1] for x in operands]
-    return Einsum.apply(eq, *operands)
+                               f"{x.shape} in '{equation}'")
+        explicit.append(s)
+    if arrow:
+        out = rhs.replace("...", batch)
+    else:
+        named = lhs.replace("...", "").replace(",", "")
+        out = batch + "".join(sorted(c for c in set(named) if named.count(c) == 1))
+    return ",".join(explicit) + "->" + out

@@ -1,0 +1,171 @@
+"""matmul (broadcasting, 1-D rules), einsum, outer, mm/bmm/mv/dot, and dtype casts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from oracle import assert_close, check_op
+
+import smolgrad as sg
+
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)),
+    ((4,), (4,)),            # dot: a 0-d result
+    ((4,), (4, 5)),          # vector @ matrix
+    ((3, 4), (4,)),          # matrix @ vector
+    ((2, 3, 4), (4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((4,), (2, 4, 5)),       # 1-D with a batch
+    ((2, 3, 4), (4,)),
+    ((0, 4), (4, 5)),
+    ((3, 0), (0, 5)),        # empty inner dimension: zeros
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul(shapes, device):
+    check_op(lambda x, y: x @ y, *shapes, device=device)
+    check_op(lambda x, y: sg.matmul(x, y), *shapes, device=device, torch_fn=torch.matmul)
+
+
+def test_matmul_method_and_aliases(device):
+    check_op(lambda x, y: x.matmul(y), (3, 4), (4, 2), device=device)
+    check_op(lambda x, y: x.mm(y), (3, 4), (4, 2), device=device)
+    check_op(lambda x, y: sg.mm(x, y), (3, 4), (4, 2), device=device, torch_fn=torch.mm)
+    check_op(lambda x, y: x.bmm(y), (2, 3, 4), (2, 4, 2), device=device)
+    check_op(lambda x, y: x.mv(y), (3, 4), (4,), device=device)
+    check_op(lambda x, y: x.dot(y), (4,), (4,), device=device)
+
+
+def test_rmatmul_with_ndarray(device):
+    w = sg.tensor([[1.0, 2.0], [3.0, 4.0]], device=device)
+    out = np.array([[1.0, 0.0]], dtype=np.float32) @ w
+    assert isinstance(out, sg.Tensor)
+    assert out.tolist() == [[1.0, 2.0]]
+
+
+def test_matmul_int_and_mixed_dtypes(device):
+    a = [[1, 2], [3, 4]]
+    assert_close(sg.tensor(a, device=device) @ sg.tensor(a, device=device),
+                 torch.tensor(a) @ torch.tensor(a))
+    out = sg.tensor(a, device=device) @ sg.tensor([[0.5], [1.0]], device=device)
+    assert out.dtype is sg.float32
+
+
+@pytest.mark.parametrize("shapes", [((3,), (4,)), ((1,), (5,)), ((0,), (2,))], ids=str)
+def test_outer(shapes, device):
+    check_op(lambda x, y: x.outer(y), *shapes, device=device)
+    check_op(lambda x, y: sg.outer(x, y), *shapes, device=device, torch_fn=torch.outer)
+
+
+EINSUM = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij->ji", [(3, 4)]),
+    ("ij->", [(3, 4)]),
+    ("ij->j", [(3, 4)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("i,i->", [(3,), (3,)]),
+    ("ij,kj->ik", [(2, 3), (4, 3)]),
+    ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+    ("ij,k->ijk", [(2, 3), (4,)]),          # an outer product with a free axis
+    ("ijk->i", [(2, 3, 4)]),
+    ("ij,jk", [(3, 4), (4, 5)]),            # implicit output: the sorted free letters
+    ("ab,bc->ca", [(2, 3), (3, 4)]),
+    ("ij,j->i", [(3, 4), (1,)]),            # a size-1 axis that broadcasts
+]
+
+
+@pytest.mark.parametrize("spec,shapes", EINSUM, ids=[e[0] for e in EINSUM])
+def test_einsum(spec, shapes, device):
+    check_op(lambda *xs: sg.einsum(spec, *xs), *shapes, device=device,
+             torch_fn=lambda *xs: torch.einsum(spec, *xs))
+
+
+def test_einsum_list_operands(device):
+    check_op(lambda x, y: sg.einsum("ij,jk->ik", [x, y]), (2, 3), (3, 2), device=device,
+             torch_fn=lambda x, y: torch.einsum("ij,jk->ik", [x, y]))
+
+
+@pytest.mark.parametrize("spec,shapes", [("ii->i", [(3, 3)]), ("ii->", [(3, 3)]),
+                                         ("iij->j", [(2, 2, 3)]),
+                                         ("ij,ii->j", [(3, 2), (3, 3)])], ids=str)
+def test_einsum_repeated_subscripts(spec, shapes, device):
+    """Diagonals and traces: the gradient lands on the diagonal only."""
+    check_op(lambda *xs: sg.einsum(spec, *xs), *shapes, device=device,
+             torch_fn=lambda *xs: torch.einsum(spec, *xs))
+
+
+@pytest.mark.parametrize("spec,shapes", [("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+                                         ("b...,b->...", [(2, 3, 4), (2,)]),
+                                         ("...i->...", [(2, 3)])], ids=str)
+def test_einsum_ellipsis(spec, shapes, device):
+    check_op(lambda *xs: sg.einsum(spec, *xs), *shapes, device=device,
+             torch_fn=lambda *xs: torch.einsum(spec, *xs))
+
+
+# ---------------------------------------------------------------------------------------
+# dtype conversions
+# ---------------------------------------------------------------------------------------
+
+
+def _f64(x):
+    return torch.float64 if isinstance(x, torch.Tensor) else sg.float64
+
+
+CASTS = {
+    "double_float": lambda x: (x.double() * 2).float(),
+    "float": lambda x: x.float() * 3,
+    "to_dtype": lambda x: x.to(_f64(x)).sum(0),
+    "to_kw": lambda x: x.to(dtype=_f64(x)),
+    "to_like": lambda x: x.to(x.double()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASTS))
+def test_cast_gradients(name, device):
+    if name != "float" and device == "mlx":
+        pytest.skip("MLX has no float64")
+    # finite differences through a float32 cast are too coarse for gradcheck
+    check_op(CASTS[name], (3, 4), device=device, gradcheck="float" not in name)
+
+
+def test_half_gradient_reaches_float32_source_in_float32(device):
+    x = sg.randn(3, 4, device=device, requires_grad=True)
+    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    h = x.half()
+    assert h.dtype is sg.float16
+    (h * h).sum().backward()
+    (tx.half() * tx.half()).sum().backward()
+    assert x.grad.dtype is sg.float32
+    assert_close(x.grad, tx.grad, atol=1e-2, rtol=1e-2)
+
+
+def test_int_and_bool_casts(device):
+    a = np.array([-1.7, 0.0, 0.4, 2.9], np.float32)
+    x, tx = sg.tensor(a, device=device), torch.tensor(a)
+    assert_close(x.long(), tx.long())
+    assert_close(x.int(), tx.int())
+    assert_close(x.bool(), tx.bool())
+    assert_close(x.to(sg.int64), tx.to(torch.int64))
+    assert_close(x.type_as(sg.tensor([1], device=device)), tx.type_as(torch.tensor([1])))
+    # casting a tensor that requires grad to an integer type cuts the graph (as torch)
+    y = sg.tensor(a, device=device, requires_grad=True).long()
+    assert not y.requires_grad
+
+
+def test_to_device_same_device_and_cpu(device):
+    x = sg.randn(2, 3, device=device, requires_grad=True)
+    assert x.to(device) is x
+    y = x.cpu()
+    assert y.device == "cpu"
+    (y * 2).sum().backward()
+    assert x.grad.device == device
+    assert_close(x.grad, torch.full((2, 3), 2.0))
+
+
+def test_clone_gradient(device):
+    check_op(lambda x: x.clone() * 2, (3,), device=device)
