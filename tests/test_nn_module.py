@@ -209,6 +209,14 @@ def test_strict_errors_list_everything_and_change_nothing():
     assert not m[0].weight.detach().numpy().any()
 
 
+def test_load_state_dict_accepts_torch_tensors_and_parameters():
+    t = torch.nn.Linear(3, 2)
+    m = nn.Linear(3, 2)
+    m.load_state_dict(dict(t.named_parameters()))  # requires_grad torch Parameters
+    assert_close(m.weight.detach(), t.weight.detach())
+    m.load_state_dict(t.state_dict())
+
+
 def test_load_state_dict_assign():
     m = nn.Linear(2, 2)
     old = m.weight

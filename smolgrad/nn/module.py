@@ -625,4 +625,6 @@ def _fresh_copy(value, target: Tensor) -> Tensor:
     in `target`'s dtype and on `target`'s device."""
     if isinstance(value, Tensor):
         value = value.detach()
+    elif hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu()  # a PyTorch tensor, possibly a Parameter or on a GPU
     return Tensor(value, dtype=target.dtype, device=target.device)
