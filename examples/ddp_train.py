@@ -59,7 +59,7 @@ def make_dataset(samples: int, features: int, classes: int, seed: int) -> Tensor
     """Gaussian blobs: class c is centred at a random point; the same on every rank
     because every rank uses the same seed."""
     sg.manual_seed(seed)
-    centres = sg.randn(classes, features) * 2.0
+    centres = sg.randn(classes, features) * 0.3
     labels = sg.randint(0, classes, (samples,))
     points = centres[labels] + sg.randn(samples, features)
     return TensorDataset(points, labels)
@@ -80,7 +80,7 @@ def train(args: argparse.Namespace, model: dist.DistributedDataParallel) -> None
         sampler.set_epoch(epoch)  # a different shuffle each epoch, the same on all ranks
         model.train()
         total = sg.zeros(2)       # (sum of losses, number of batches) on this rank
-        for x, y in loader:
+        for x, y in progress(loader, f"epoch {epoch + 1}/{args.epochs}"):
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()       # DDP averages the gradients across ranks here
@@ -96,6 +96,17 @@ def train(args: argparse.Namespace, model: dist.DistributedDataParallel) -> None
         sg.save(model.module.state_dict(), args.checkpoint)
         log(f"checkpoint written to {args.checkpoint}")
     dist.barrier()  # nobody exits while rank 0 is still writing
+
+
+def progress(loader: DataLoader, description: str):
+    """A progress bar on rank 0 (when tqdm is installed); the plain loader elsewhere."""
+    if dist.get_rank() != 0:
+        return loader
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return loader
+    return tqdm(loader, desc=description, leave=False)
 
 
 @sg.no_grad()
