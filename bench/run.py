@@ -90,8 +90,9 @@ def measure(workload: str, lib_name: str, quick: bool, n: int | None = None,
 
 def flat_memory(steps: int = 2000) -> dict:
     """RSS after 100 and after `steps` W2 training steps in smolgrad (should stay flat)."""
-    import smolgrad
     from workloads import make_w2
+
+    import smolgrad
 
     step = make_w2(smolgrad, {"batch": 128})
     rss = {}
@@ -120,9 +121,8 @@ def _subprocess(args: list) -> dict:
 
 def blas_info() -> str:
     try:
-        from threadpoolctl import threadpool_info
-
         import numpy  # noqa: F401
+        from threadpoolctl import threadpool_info
 
         infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
         desc = ", ".join(f"{i.get('internal_api')} {i.get('version')} "
