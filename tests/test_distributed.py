@@ -76,6 +76,11 @@ def test_ddp_three_ranks_uneven_buckets(device):
     assert_every_rank_ok(job, 3)
 
 
+def test_ddp_no_sync_and_unused_parameters(device):
+    job, _ = run_mpi(2, "ddp_features.py", device)
+    assert_every_rank_ok(job, 2)
+
+
 def test_a_rank_that_raises_ends_the_job_promptly():
     job, seconds = run_mpi(2, "raise_on_one_rank.py")
     assert job.returncode != 0
