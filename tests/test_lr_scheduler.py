@@ -216,3 +216,19 @@ def test_errors(device):
     with pytest.raises(ValueError, match="momentum or beta1"):
         sched.OneCycleLR(no_momentum, max_lr=1.0, total_steps=10)
     assert math.isfinite(sg_opt.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(mode="max", factor=0.5, patience=2),
+                                    dict(patience=1, cooldown=2, threshold_mode="abs",
+                                         threshold=0.05, min_lr=[0.01, 0.005])])
+def test_reduce_lr_on_plateau(device, kwargs):
+    sg_opt, t_opt = _optimizers(device)
+    sg_s = sched.ReduceLROnPlateau(sg_opt, **kwargs)
+    t_s = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **kwargs)
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.96, 0.89, 0.97, 0.99, 0.99, 1.0, 0.5, 0.6] * 3
+    for i, metric in enumerate(metrics):
+        t_opt.step()
+        sg_s.step(metric)
+        t_s.step(metric)
+        _assert_same(sg_opt, t_opt, sg_s, t_s, f"epoch {i}")
+    assert sg_s.num_bad_epochs == t_s.num_bad_epochs and sg_s.best == t_s.best
