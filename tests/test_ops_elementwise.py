@@ -391,3 +391,42 @@ def test_maximum_minimum_ties_split(device):
     (tx.maximum(ty) + 2 * tx.minimum(ty)).sum().backward()
     assert_close(x.grad, tx.grad)
     assert_close(y.grad, ty.grad)
+
+
+# ---------------------------------------------------------------------------------------
+# Second derivatives (create_graph=True) against torch
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "exp", "log", "sin", "sqrt", "erf",
+                                  "reciprocal", "rsqrt", "expm1", "log1p"])
+def test_second_derivative(name, device):
+    a = np.random.default_rng(9).uniform(0.2, 1.8, (5,)).astype(np.float32)
+    x = sg.tensor(a, device=device, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    (g,) = sg.autograd.grad(getattr(x, name)().sum(), x, create_graph=True)
+    (tg,) = torch.autograd.grad(getattr(tx, name)().sum(), tx, create_graph=True)
+    assert_close(g, tg)
+    assert g.requires_grad
+    (gg,) = sg.autograd.grad((g * g).sum(), x)
+    (tgg,) = torch.autograd.grad((tg * tg).sum(), tx)
+    assert_close(gg, tgg, atol=1e-4, rtol=1e-4)
+
+
+def test_second_derivative_binary(device):
+    rng = np.random.default_rng(10)
+    a, b = (rng.uniform(0.5, 1.5, (3, 4)).astype(np.float32) for _ in range(2))
+
+    def f(x, y):
+        return (x * y / (x + y) + x ** y - y.maximum(x * 0.9)).sum()
+
+    x, y = (sg.tensor(v, device=device, requires_grad=True) for v in (a, b))
+    tx, ty = (torch.tensor(v, requires_grad=True) for v in (a, b))
+    gx, gy = sg.autograd.grad(f(x, y), [x, y], create_graph=True)
+    tgx, tgy = torch.autograd.grad(f(tx, ty), [tx, ty], create_graph=True)
+    assert_close(gx, tgx)
+    assert_close(gy, tgy)
+    hx, hy = sg.autograd.grad((gx.sin() + gy * gx).sum(), [x, y])
+    thx, thy = torch.autograd.grad((tgx.sin() + tgy * tgx).sum(), [tx, ty])
+    assert_close(hx, thx, atol=1e-4)
+    assert_close(hy, thy, atol=1e-4)

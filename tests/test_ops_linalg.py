@@ -169,3 +169,62 @@ def test_to_device_same_device_and_cpu(device):
 
 def test_clone_gradient(device):
     check_op(lambda x: x.clone() * 2, (3,), device=device)
+
+
+# ---------------------------------------------------------------------------------------
+# Second derivatives: a matmul chain, and a Hessian-vector product of a small MLP
+# ---------------------------------------------------------------------------------------
+
+
+def test_second_derivative_matmul_chain(device):
+    rng = np.random.default_rng(14)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (4, 5), (5, 2))]
+    xs = [sg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+
+    def f(a, b, c):
+        return ((a @ b).tanh() @ c).pow(2).sum()
+
+    gs = sg.autograd.grad(f(*xs), xs, create_graph=True)
+    tgs = torch.autograd.grad(f(*ts), ts, create_graph=True)
+    for g, tg in zip(gs, tgs):
+        assert_close(g, tg, atol=1e-4)
+    penalty = sum((g * g).sum() for g in gs)
+    t_penalty = sum((g * g).sum() for g in tgs)
+    hs = sg.autograd.grad(penalty, xs)
+    ths = torch.autograd.grad(t_penalty, ts)
+    for h, th in zip(hs, ths):
+        assert_close(h, th, atol=1e-3, rtol=1e-3)
+
+
+def test_mlp_hessian_vector_product(device):
+    """Hv for loss(W1, b1, W2) = mean((tanh(x @ W1 + b1) @ W2 - y)²), raw tensor ops."""
+    rng = np.random.default_rng(15)
+    data = {"x": (8, 3), "y": (8, 2), "W1": (3, 6), "b1": (6,), "W2": (6, 2)}
+    arrays = {k: rng.standard_normal(s).astype(np.float32) for k, s in data.items()}
+    vs = [rng.standard_normal(data[k]).astype(np.float32) for k in ("W1", "b1", "W2")]
+
+    def hvp(lib, make):
+        x, y = make(arrays["x"], False), make(arrays["y"], False)
+        params = [make(arrays[k], True) for k in ("W1", "b1", "W2")]
+        w1, b1, w2 = params
+        loss = ((((x @ w1 + b1).tanh() @ w2) - y) ** 2).mean()
+        grads = lib.autograd.grad(loss, params, create_graph=True)
+        dot = sum((g * make(v, False)).sum() for g, v in zip(grads, vs))
+        return loss, grads, lib.autograd.grad(dot, params)
+
+    sg_loss, sg_g, sg_hv = hvp(sg, lambda a, rg: sg.tensor(a, device=device, requires_grad=rg))
+    t_loss, t_g, t_hv = hvp(torch, lambda a, rg: torch.tensor(a, requires_grad=rg))
+    assert_close(sg_loss, t_loss)
+    for a, b in zip(sg_g, t_g):
+        assert_close(a, b)
+    for a, b in zip(sg_hv, t_hv):
+        assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_gradgradcheck_matmul_einsum():
+    rng = np.random.default_rng(16)
+    a = sg.tensor(rng.standard_normal((2, 3)), dtype=sg.float64, requires_grad=True)
+    b = sg.tensor(rng.standard_normal((3,)), dtype=sg.float64, requires_grad=True)
+    assert sg.autograd.gradgradcheck(lambda x, y: (x @ y).tanh(), (a, b))
+    assert sg.autograd.gradgradcheck(lambda x, y: sg.einsum("ij,j->i", x.exp(), y), (a, b))

@@ -300,3 +300,41 @@ def test_count_nonzero(device):
     assert_close(sg.tensor(a, device=device).count_nonzero(), torch.tensor(a).count_nonzero())
     assert_close(sg.count_nonzero(sg.tensor(a, device=device), dim=1),
                  torch.count_nonzero(torch.tensor(a), dim=1))
+
+
+# ---------------------------------------------------------------------------------------
+# Second derivatives (create_graph=True) against torch
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp", "var", "norm",
+                                  "prod", "amax", "cumsum"])
+def test_second_derivative(name, device):
+    forms = {
+        "softmax": lambda x: x.softmax(-1),
+        "log_softmax": lambda x: x.log_softmax(1),
+        "logsumexp": lambda x: x.logsumexp(1),
+        "var": lambda x: x.var(0),
+        "norm": lambda x: x.norm(dim=1),
+        "prod": lambda x: x.prod(1),
+        "amax": lambda x: x.amax(1) * x.sum(1),
+        "cumsum": lambda x: x.cumsum(1) ** 2,
+    }
+    a = np.random.default_rng(11).uniform(0.5, 1.5, (3, 4)).astype(np.float32)
+    w = np.random.default_rng(12).standard_normal(forms[name](torch.tensor(a)).shape)
+    x = sg.tensor(a, device=device, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    sw, tw = sg.tensor(w, dtype=sg.float32, device=device), torch.tensor(w, dtype=torch.float32)
+    (g,) = sg.autograd.grad((forms[name](x) * sw).sum(), x, create_graph=True)
+    (tg,) = torch.autograd.grad((forms[name](tx) * tw).sum(), tx, create_graph=True)
+    assert_close(g, tg)
+    (gg,) = sg.autograd.grad((g * g.exp()).sum(), x)
+    (tgg,) = torch.autograd.grad((tg * tg.exp()).sum(), tx)
+    assert_close(gg, tgg, atol=1e-4, rtol=1e-4)
+
+
+def test_gradgradcheck_softmax_family():
+    x = sg.tensor(np.random.default_rng(13).standard_normal((2, 3)), dtype=sg.float64,
+                  requires_grad=True)
+    for fn in (lambda t: t.softmax(1), lambda t: t.log_softmax(0), lambda t: t.logsumexp(1)):
+        assert sg.autograd.gradgradcheck(fn, (x,))
