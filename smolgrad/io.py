@@ -89,11 +89,10 @@ def save(obj, f, metadata: dict | None = None) -> None:
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"save: metadata must map str to str, got {key!r}: {value!r}")
         header_meta[key] = value
-    data = _serialize(arrays, header_meta)
     if hasattr(f, "write"):
-        f.write(data)
+        f.write(_serialize(arrays, header_meta))
         return
-    _atomic_write(os.fspath(f), data)
+    _atomic_write(os.fspath(f), arrays, header_meta)
 
 
 def _is_flat_tensor_dict(obj) -> bool:
@@ -124,15 +123,22 @@ def _array_bytes(a: np.ndarray, name: str):
                     f"(use bool, int32, int64, float16, float32 or float64)")
 
 
-def _serialize(arrays: dict, header_meta: dict) -> bytes:
+def _specs(arrays: dict) -> dict:
+    """safetensors' description of each buffer (dtype, shape, address, length). The caller
+    keeps `arrays` alive while the serializer reads through these pointers."""
     safetensors = _safetensors()
-    specs = {}
-    for name, (code, shape, array) in arrays.items():
-        specs[name] = safetensors.TensorSpec(dtype=code, shape=list(shape),
-                                             data_ptr=array.ctypes.data,
-                                             data_len=array.nbytes)
-    # `arrays` keeps every buffer alive while the serializer reads through the pointers.
-    return bytes(safetensors.serialize(specs, metadata=header_meta))
+    return {name: safetensors.TensorSpec(dtype=code, shape=list(shape),
+                                         data_ptr=array.ctypes.data, data_len=array.nbytes)
+            for name, (code, shape, array) in arrays.items()}
+
+
+def _serialize(arrays: dict, header_meta: dict) -> bytes:
+    return bytes(_safetensors().serialize(_specs(arrays), metadata=header_meta))
+
+
+def _write_file(filename: str, arrays: dict, header_meta: dict) -> None:
+    """Stream the safetensors file straight to disk (no full copy in memory)."""
+    _safetensors().serialize_file(_specs(arrays), filename, metadata=header_meta)
 
 
 class _Encoder:
@@ -204,17 +210,20 @@ class _Encoder:
         return name
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def _atomic_write(path: str, arrays: dict, header_meta: dict) -> None:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
     directory = os.path.dirname(os.path.abspath(path))
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                dir=directory)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out:
-            _write_all(out, data)
-            out.flush()
-            os.fsync(out.fileno())
+        _write_file(tmp, arrays, header_meta)
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)  # the bytes are on disk before the rename makes them visible
+        finally:
+            os.close(fd)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -222,10 +231,6 @@ def _atomic_write(path: str, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
-
-
-def _write_all(out, data: bytes) -> None:
-    out.write(data)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -262,17 +267,19 @@ def load(f, map_location=None, *, device=None, weights_only: bool = True):
         raise TypeError(f"load: map_location must be a device name like 'cpu', got "
                         f"{type(target).__name__} (callables and dicts are not supported)")
     if hasattr(f, "read"):
-        where = getattr(f, "name", "<file object>")
-        data = f.read()
+        source = _BytesSource(f.read(), getattr(f, "name", "<file object>"))
     else:
-        where = os.fspath(f)
-        with open(where, "rb") as file:
-            data = file.read()
-    arrays, header_meta = _deserialize(data, where)
-    structure_text = header_meta.get(STRUCTURE_KEY)
-    decoder = _Decoder(arrays, target, where)
+        source = _FileSource(os.fspath(f))
+    with source:
+        return _load_from(source, target)
+
+
+def _load_from(source, target):
+    where = source.where
+    structure_text = source.metadata.get(STRUCTURE_KEY)
+    decoder = _Decoder(source, target)
     if structure_text is None:
-        return {name: decoder.tensor(name, None, False) for name in arrays}
+        return {name: decoder.tensor(name, None, False) for name in source.entries}
     try:
         structure = json.loads(structure_text)
     except (ValueError, RecursionError) as e:
@@ -285,34 +292,93 @@ def load(f, map_location=None, *, device=None, weights_only: bool = True):
                               f"malformed ({e}); the file is corrupt") from None
 
 
-def _deserialize(data: bytes, where: str):
-    """Validate and split a safetensors file: ({name: (code, shape, bytes)}, metadata)."""
-    _refuse_pickle(data, where)
-    if len(data) < 8:
+def _parse_header(head: bytes, header_bytes: bytes, total_size: int, where: str):
+    """Check the length field and parse the JSON header (safetensors validates the rest)."""
+    _refuse_pickle(head, where)
+    if total_size < 8:
         raise CheckpointError(f"load: '{where}' is truncated or not a safetensors file "
-                              f"({len(data)} bytes; the format starts with an 8-byte header "
+                              f"({total_size} bytes; the format starts with an 8-byte header "
                               f"length)")
-    header_len = int.from_bytes(data[:8], "little")
-    if header_len > len(data) - 8:
+    header_len = int.from_bytes(head[:8], "little")
+    if header_len > total_size - 8:
         raise CheckpointError(f"load: '{where}' is truncated or not a safetensors file: the "
                               f"header claims {header_len} bytes but the file has "
-                              f"{len(data) - 8} after the length field")
-    safetensors = _safetensors()
+                              f"{total_size - 8} after the length field")
     try:
-        entries = safetensors.deserialize(data)
-        header = json.loads(data[8:8 + header_len])
-    except (safetensors.SafetensorError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"load: '{where}' is truncated or corrupt ({e})") from None
-    arrays = {}
-    offsets = {}
-    for name, info in entries:
-        arrays[name] = (info["dtype"], tuple(info["shape"]), info["data"])
-        offsets[name] = header.get(name, {}).get("data_offsets", [0])[0]
-    ordered = dict(sorted(arrays.items(), key=lambda item: offsets[item[0]]))
-    meta = header.get("__metadata__") or {}
+        header = json.loads(header_bytes[:header_len])
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"load: '{where}' is corrupt: its header is not valid JSON "
+                              f"({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"load: '{where}' is corrupt: its header is not a JSON object")
+    meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict):
         raise CheckpointError(f"load: '{where}': __metadata__ is not a JSON object")
-    return ordered, meta
+    return header_len, header, meta
+
+
+def _ordered_entries(header: dict) -> dict:
+    """name -> (dtype code, shape), in the order the bytes lie in the file."""
+    names = sorted(header, key=lambda name: header[name]["data_offsets"][0])
+    return {name: (header[name]["dtype"], tuple(header[name]["shape"])) for name in names}
+
+
+class _BytesSource:
+    """A safetensors file already in memory (read from a file object)."""
+
+    def __init__(self, data: bytes, where: str):
+        self.where = where
+        _, header, self.metadata = _parse_header(data[:8], data[8:], len(data), where)
+        safetensors = _safetensors()
+        try:
+            self._data = {name: info["data"] for name, info in safetensors.deserialize(data)}
+        except safetensors.SafetensorError as e:
+            raise CheckpointError(f"load: '{where}' is truncated or corrupt ({e})") from None
+        self.entries = _ordered_entries(header)
+
+    def read(self, name: str, np_dtype) -> np.ndarray:
+        return np.frombuffer(self._data[name], dtype=np.dtype(np_dtype).newbyteorder("<"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._data = None
+
+
+class _FileSource:
+    """A safetensors file on disk, read tensor by tensor (never all at once in memory)."""
+
+    def __init__(self, path: str):
+        self.where = path
+        with open(path, "rb") as file:
+            head = file.read(8)
+            total = os.fstat(file.fileno()).st_size
+            header_bytes = file.read(int.from_bytes(head, "little")) if total >= 8 and \
+                int.from_bytes(head, "little") <= total - 8 else b""
+        header_len, header, self.metadata = _parse_header(head, header_bytes, total, path)
+        self._data_start = 8 + header_len
+        self._header = header
+        safetensors = _safetensors()
+        try:  # safetensors checks every entry's dtype, shape and byte range here
+            self._handle = safetensors.safe_open(path, framework="np")
+            self._handle.__enter__()
+        except safetensors.SafetensorError as e:
+            raise CheckpointError(f"load: '{path}' is truncated or corrupt ({e})") from None
+        self.entries = _ordered_entries(header)
+
+    def read(self, name: str, np_dtype) -> np.ndarray:
+        if self.entries[name][0] != "BF16":
+            return self._handle.get_tensor(name).reshape(-1)
+        start, end = self._header[name]["data_offsets"]  # NumPy has no bfloat16: raw bits
+        return np.fromfile(self.where, dtype="<u2", count=(end - start) // 2,
+                           offset=self._data_start + start)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.__exit__(None, None, None)
 
 
 def _refuse_pickle(data: bytes, where: str) -> None:
@@ -339,25 +405,27 @@ def _bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
 class _Decoder:
     """Rebuilds the saved structure, making each stored tensor once."""
 
-    def __init__(self, arrays: dict, target, where: str):
-        self.arrays = arrays
+    def __init__(self, source, target):
+        self.source = source
         self.target = None if target is None else canonical_device(target)
-        self.where = where
+        self.where = source.where
         self.made: dict = {}
 
     def _numpy(self, name: str):
-        if name not in self.arrays:
+        if name not in self.source.entries:
             raise CheckpointError(f"load: '{self.where}' refers to tensor '{name}', which is "
                                   f"not in the file; the file is corrupt")
-        code, shape, raw = self.arrays[name]
+        code, shape = self.source.entries[name]
         if code not in _LOAD_DTYPES:
             raise CheckpointError(f"load: '{self.where}': tensor '{name}' has dtype {code}, "
                                   f"which smolgrad cannot load")
         np_dtype, sg_dtype = _LOAD_DTYPES[code]
-        array = np.frombuffer(raw, dtype=np.dtype(np_dtype).newbyteorder("<")).reshape(shape)
+        array = self.source.read(name, np_dtype).reshape(shape)
         if code == "BF16":
             array = _bfloat16_to_float32(array)
-        return array.astype(array.dtype.newbyteorder("="), copy=True), sg_dtype
+        if not array.dtype.isnative or not array.flags.writeable:
+            array = array.astype(array.dtype.newbyteorder("="))
+        return array, sg_dtype
 
     def tensor(self, name: str, saved_device, requires_grad: bool) -> Tensor:
         key = ("tensor", name)

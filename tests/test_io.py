@@ -220,11 +220,15 @@ def test_crash_mid_write_leaves_old_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.safetensors"
     save({"w": sg.ones(4), "epoch": 1}, path)
 
-    def crash(out, data):
-        out.write(data[: len(data) // 2])
+    real_write = sgio._write_file
+
+    def crash(filename, arrays, header_meta):
+        real_write(filename, arrays, header_meta)
+        with open(filename, "r+b") as out:  # half the file made it to disk, then...
+            out.truncate(os.path.getsize(filename) // 2)
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(sgio, "_write_all", crash)
+    monkeypatch.setattr(sgio, "_write_file", crash)
     with pytest.raises(OSError, match="simulated"):
         save({"w": sg.zeros(4), "epoch": 2}, path)
     back = load(path)
