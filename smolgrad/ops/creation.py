@@ -33,7 +33,13 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     dtype = dt.as_dtype(dtype) if dtype is not None else infer_dtype(data)
     if device is None and isinstance(data, Tensor):
         device = data.device
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    try:
+        return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    except ValueError as e:
+        if "inhomogeneous" in str(e) or "sequence" in str(e):
+            raise ValueError(f"tensor: the nested lists have uneven lengths (a ragged array); "
+                             f"every row must have the same length ({e})") from None
+        raise
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -65,6 +71,12 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if not isinstance(fill_value, (builtins.bool, builtins.int, builtins.float)):
+        if isinstance(fill_value, Tensor) and fill_value.numel() == 1:
+            fill_value = fill_value.item()
+        else:
+            raise TypeError(f"full: fill_value must be a number or a bool, got "
+                            f"{type(fill_value).__name__}")
     if dtype is None:
         dtype = infer_dtype(fill_value)
     b = get_backend(device)
@@ -104,6 +116,9 @@ def arange(start, end=None, step=1, dtype=None, device=None,
         start, end = 0, start
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(start={start}, end={end}, step={step})")
     if dtype is None:
         is_int = all(isinstance(v, builtins.int) for v in (start, end, step))
         dtype = dt.int64 if is_int else dt.get_default_dtype()
@@ -160,6 +175,8 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
     """Integers in [low, high)."""
     if high is None:
         low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"randint: expects low < high, got low={low}, high={high}")
     b = _rng_backend(device)
     return _finish(b.randint(low, high, tuple(size), _dtype(dtype, dt.int64)), b, False)
 

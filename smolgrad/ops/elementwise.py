@@ -32,9 +32,26 @@ def _as_operand(v, like: Tensor, op: str):
         raise TypeError(f"{op}: unsupported operand of type {type(v).__name__}") from e
 
 
-def promote(a, b, op: str):
-    """Cast the operands of a binary op to PyTorch's result dtype (at most one cast)."""
+def check_broadcast(op: str, *operands) -> None:
+    """Raise a clear error when the Tensors among `operands` cannot broadcast together."""
+    shapes = [tuple(v.data.shape) for v in operands if isinstance(v, Tensor)]
+    if len(shapes) < 2 or all(s == shapes[0] for s in shapes[1:]):
+        return
+    for i in range(1, max(len(s) for s in shapes) + 1):
+        sizes = {s[-i] for s in shapes if len(s) >= i} - {1}
+        if len(sizes) > 1:
+            raise RuntimeError(
+                f"{op}: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast "
+                f"together (dimension {-i} has sizes {sorted(sizes)}; each must match or "
+                f"be 1)")
+
+
+def promote(a, b, op: str, broadcast: bool = True):
+    """Cast the operands of a binary op to PyTorch's result dtype (at most one cast), after
+    checking that their shapes broadcast (elementwise ops; matmul passes broadcast=False)."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if broadcast and a.data.shape != b.data.shape:
+            check_broadcast(op, a, b)
         if a.data.dtype == b.data.dtype:
             return a, b
         target = dt.result_type(a.dtype, a.ndim, b.dtype, b.ndim)
@@ -43,7 +60,8 @@ def promote(a, b, op: str):
     t, s = (a, b) if isinstance(a, Tensor) else (b, a)
     if not isinstance(s, (bool, int, float)):
         s = _as_operand(s, t, op)
-        return promote(a if isinstance(a, Tensor) else s, b if isinstance(b, Tensor) else s, op)
+        return promote(a if isinstance(a, Tensor) else s, b if isinstance(b, Tensor) else s, op,
+                       broadcast)
     target = dt.scalar_result_type(t.dtype, s)
     if target is not t.dtype:
         t = t.to(target)
@@ -623,7 +641,13 @@ def _rmod(self, other) -> Tensor:
 
 @register("pow", "__pow__")
 def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
-    return Pow.apply(*promote(input, exponent, "pow"))
+    base, exponent = promote(input, exponent, "pow")
+    if (isinstance(exponent, int) and exponent < 0 and isinstance(base, Tensor)
+            and not base.dtype.is_floating_point):
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                           f"(base dtype {base.dtype.name}, exponent {exponent}); use a float "
+                           f"base, e.g. x.float() ** {exponent}")
+    return Pow.apply(base, exponent)
 
 
 @register("__rpow__")
@@ -748,6 +772,7 @@ def where(condition, input, other) -> Tensor:
         kind = infer_dtype([input, other])
         input = Tensor(input, dtype=kind, device=condition.device)
     x, y = promote(input, other, "where")
+    check_broadcast("where", condition, x, y)
     return Where.apply(condition, x, y)
 
 
@@ -767,6 +792,7 @@ def masked_fill(input, mask, value) -> Tensor:
             raise RuntimeError(f"masked_fill: value must be a 0-d tensor, got shape "
                                f"{value.shape}")
         value = value.to(input.dtype)
+    check_broadcast("masked_fill", input, mask)
     return Where.apply(mask, _scalar_like(value, input) if not isinstance(value, Tensor)
                        else value, input)
 
@@ -774,6 +800,7 @@ def masked_fill(input, mask, value) -> Tensor:
 @register("lerp")
 def lerp(input, end, weight) -> Tensor:
     """input + weight * (end - input)."""
+    check_broadcast("lerp", input, end, weight)
     return input + weight * (end - input)
 
 
@@ -849,9 +876,19 @@ def isfinite(input) -> Tensor:
 # ---------------------------------------------------------------------------------------
 
 
+def _same_shape_result(old: Tensor, fn, name: str, *args, **kwargs) -> Tensor:
+    """fn(old, ...) for an in-place op, whose result must keep old's shape."""
+    out = fn(old, *args, **kwargs)
+    if out.shape != old.shape:
+        raise RuntimeError(f"{name}: the result of shape {out.shape} doesn't match the "
+                           f"shape {old.shape} of the tensor changed in place (in-place ops "
+                           f"cannot broadcast the tensor itself to a larger shape)")
+    return out
+
+
 def _inplace_form(fn, name):
     def method(self, *args, **kwargs) -> Tensor:
-        return self._inplace(name, fn, *args, **kwargs)
+        return self._inplace(name, _same_shape_result, fn, name, *args, **kwargs)
 
     method.__name__ = name
     method.__doc__ = f"In-place {fn.__name__}: changes this tensor, bumps its version."

@@ -120,7 +120,7 @@ def matmul(input, other) -> Tensor:
         if a != b and a != 1 and b != 1:
             raise RuntimeError(f"matmul: batch dimensions of {input.shape} and {other.shape} "
                                f"cannot be broadcast")
-    x, y = promote(input, other, "matmul")
+    x, y = promote(input, other, "matmul", broadcast=False)
     return Matmul.apply(x, y)
 
 
@@ -172,7 +172,7 @@ def einsum(equation: str, *operands) -> Tensor:
         operands = tuple(operands[0])
     spec = _explicit_equation(equation, operands)
     target = operands[0]
-    operands = [promote(target, x, "einsum")[1] for x in operands]
+    operands = [promote(target, x, "einsum", broadcast=False)[1] for x in operands]
     return Einsum.apply(spec, *operands)
 
 
@@ -199,6 +199,13 @@ def _explicit_equation(equation: str, operands) -> str:
             raise RuntimeError(f"einsum: subscripts '{s}' do not match an operand of shape "
                                f"{x.shape} in '{equation}'")
         explicit.append(s)
+    sizes: dict = {}
+    for s, x in zip(explicit, operands):
+        for c, n in zip(s, x.shape):
+            if n != 1 and sizes.setdefault(c, n) != n:
+                raise RuntimeError(f"einsum: subscript '{c}' has size {sizes[c]} in one operand "
+                                   f"and {n} in another ('{equation}' with shapes "
+                                   f"{', '.join(str(o.shape) for o in operands)})")
     if arrow:
         out = rhs.replace("...", batch)
     else:

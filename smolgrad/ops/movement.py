@@ -117,9 +117,14 @@ class IndexPut(Function):
     def forward(ctx, x, index, value, accumulate):
         b = ctx.backend
         v = value.data if isinstance(value, Tensor) else value
-        if accumulate:
-            return b.index_add(x.data, index, v)
-        return b.setitem(x.data, index, v)
+        try:
+            if accumulate:
+                return b.index_add(x.data, index, v)
+            return b.setitem(x.data, index, v)
+        except (ValueError, IndexError) as e:
+            shape = value.shape if isinstance(value, Tensor) else "a scalar"
+            raise RuntimeError(f"setitem: cannot write a value of shape {shape} into a tensor "
+                               f"of shape {x.shape} at this index: {e}") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -211,7 +216,11 @@ class Gather(Function):
     @staticmethod
     def forward(ctx, x, axis, index):
         ctx.shape, ctx.dtype = x.shape, x.dtype
-        return ctx.backend.take_along_axis(x.data, index.data, axis)
+        try:
+            return ctx.backend.take_along_axis(x.data, index.data, axis)
+        except IndexError as e:
+            raise IndexError(f"gather: index out of range for dimension {axis} of a tensor of "
+                             f"shape {x.shape} ({e})") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -227,7 +236,11 @@ class ScatterAdd(Function):
     @staticmethod
     def forward(ctx, x, axis, index, src):
         sub = tuple(slice(0, n) for n in index.shape)
-        return ctx.backend.scatter_add(x.data, axis, index.data, src.data[sub])
+        try:
+            return ctx.backend.scatter_add(x.data, axis, index.data, src.data[sub])
+        except IndexError as e:
+            raise IndexError(f"scatter_add: index out of range for dimension {axis} of a "
+                             f"tensor of shape {x.shape} ({e})") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -244,6 +257,14 @@ class ScatterAdd(Function):
 # ---------------------------------------------------------------------------------------
 # Public functions and methods
 # ---------------------------------------------------------------------------------------
+
+
+def _check_index(index, op: str) -> None:
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{op}: index must be an integer Tensor, got {type(index).__name__}")
+    if index.dtype.is_floating_point or index.dtype is dt.bool_:
+        raise RuntimeError(f"{op}: index must be an integer tensor (int64 or int32), got "
+                           f"{index.dtype.name}")
 
 
 def _resolve_shape(shape: tuple, numel: int, op: str) -> tuple:
@@ -514,6 +535,8 @@ def split(input, split_size_or_sections, dim: int = 0) -> tuple:
 
 @register("chunk")
 def chunk(input, chunks: int, dim: int = 0) -> tuple:
+    if chunks <= 0:
+        raise RuntimeError(f"chunk: number of chunks must be greater than 0, got {chunks}")
     n = input.shape[normalize_dim(dim, input.ndim, "chunk")]
     return split(input, max(-(-n // chunks), 1), dim)
 
@@ -636,6 +659,7 @@ def repeat_interleave(input, repeats: int, dim=None) -> Tensor:
 def gather(input, dim: int, index) -> Tensor:
     """out[i][j] = input[index[i][j]][j] for dim=0 (and so on)."""
     d = normalize_dim(dim, input.ndim, "gather")
+    _check_index(index, "gather")
     if index.ndim != input.ndim:
         raise RuntimeError(f"gather: index has {index.ndim} dims but input has {input.ndim}")
     if index.shape != input.shape:
@@ -646,6 +670,7 @@ def gather(input, dim: int, index) -> Tensor:
 
 @register("take_along_dim")
 def take_along_dim(input, indices, dim=None) -> Tensor:
+    _check_index(indices, "take_along_dim")
     if dim is None:
         return Gather.apply(input.reshape(-1), 0, indices.reshape(-1))
     d = normalize_dim(dim, input.ndim, "take_along_dim")
@@ -662,6 +687,10 @@ def take_along_dim(input, indices, dim=None) -> Tensor:
 def scatter_add(input, dim: int, index, src) -> Tensor:
     """out = input; out[index[i][j]][j] += src[i][j] for dim=0 (and so on)."""
     d = normalize_dim(dim, input.ndim, "scatter_add")
+    _check_index(index, "scatter_add")
+    if index.ndim != input.ndim or src.ndim != input.ndim:
+        raise RuntimeError(f"scatter_add: index {index.shape}, src {src.shape} and input "
+                           f"{input.shape} must have the same number of dimensions")
     return ScatterAdd.apply(input, d, index, src.to(input.dtype))
 
 
@@ -673,6 +702,7 @@ def scatter_add_(input, dim: int, index, src) -> Tensor:
 @register("index_select")
 def index_select(input, dim: int, index) -> Tensor:
     d = normalize_dim(dim, input.ndim, "index_select")
+    _check_index(index, "index_select")
     if index.ndim > 1:
         raise IndexError(f"index_select: index must be 1-D, got shape {index.shape}")
     return input[(slice(None),) * d + (index.reshape(-1),)]

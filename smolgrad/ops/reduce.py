@@ -189,6 +189,10 @@ class ArgReduce(Function):
     @staticmethod
     def forward(ctx, kernel, x, axis, keepdim):
         b = ctx.backend
+        if x.numel() == 0 and (axis is None or x.shape[axis] == 0):
+            raise RuntimeError(f"{kernel}: cannot take the {kernel} of an empty tensor of "
+                               f"shape {x.shape} along "
+                               f"{'all dims' if axis is None else f'dim {axis}'}")
         data = x.data if axis is not None else b.reshape(x.data, (-1,))
         out = getattr(b, kernel)(data, axis=0 if axis is None else axis)
         if keepdim and axis is not None:
