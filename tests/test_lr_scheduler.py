@@ -60,11 +60,21 @@ def _make(lib, opt, kind):
         b = S.ExponentialLR(opt, gamma=0.8)
         c = S.StepLR(opt, step_size=3, gamma=0.5)
         return S.SequentialLR(opt, schedulers=[a, b, c], milestones=[4, 10])
+    if kind == "multiplicative":
+        return S.MultiplicativeLR(opt, lr_lambda=lambda e: 0.9 if e % 2 else 1.05)
+    if kind == "warm_restarts":
+        return S.CosineAnnealingWarmRestarts(opt, T_0=4, T_mult=2, eta_min=0.01)
+    if kind == "warm_restarts_1":
+        return S.CosineAnnealingWarmRestarts(opt, T_0=6)
+    if kind == "chained":
+        return S.ChainedScheduler([S.LinearLR(opt, start_factor=0.25, total_iters=4),
+                                   S.ExponentialLR(opt, gamma=0.9)])
     raise ValueError(kind)
 
 
 KINDS = ["step", "multistep", "exponential", "cosine", "linear", "lambda", "constant",
-         "polynomial", "onecycle", "onecycle_linear_3phase", "sequential", "sequential3"]
+         "polynomial", "onecycle", "onecycle_linear_3phase", "sequential", "sequential3",
+         "multiplicative", "warm_restarts", "warm_restarts_1", "chained"]
 
 
 def _assert_same(sg_opt, t_opt, sg_s, t_s, where):
@@ -74,7 +84,8 @@ def _assert_same(sg_opt, t_opt, sg_s, t_s, where):
         for key in ("momentum", "betas"):
             if key in t_group:
                 assert sg_group[key] == pytest.approx(t_group[key], rel=1e-12), (where, key)
-    assert sg_s.last_epoch == t_s.last_epoch, where
+    if hasattr(t_s, "last_epoch"):  # ChainedScheduler has none
+        assert sg_s.last_epoch == t_s.last_epoch, where
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -107,7 +118,7 @@ def test_onecycle_cycles_adam_beta1(device):
 
 
 @pytest.mark.parametrize("kind", ["step", "multistep", "cosine", "lambda", "onecycle",
-                                  "sequential", "sequential3"])
+                                  "sequential", "sequential3", "warm_restarts", "chained"])
 def test_state_dict_round_trip_resumes(device, kind, tmp_path):
     """Save optimizer + scheduler after 7 steps; fresh ones loaded from the file continue
     exactly like the uninterrupted run."""
@@ -173,7 +184,8 @@ def test_resume_without_initial_lr_raises(device):
         sched.StepLR(sg_opt, step_size=2, last_epoch=3)
 
 
-@pytest.mark.parametrize("kind", ["step", "multistep", "exponential", "cosine", "linear"])
+@pytest.mark.parametrize("kind", ["step", "multistep", "exponential", "cosine", "linear",
+                                  "warm_restarts", "warm_restarts_1"])
 def test_step_with_epoch_uses_closed_form(device, kind):
     sg_opt, t_opt = _optimizers(device)
     sg_s, t_s = _make(optim, sg_opt, kind), _make(torch.optim, t_opt, kind)
