@@ -61,5 +61,11 @@ class Generator:
         """`size` ints drawn uniformly from [low, high)."""
         return self._rng.integers(low, high, size).tolist()
 
+    def multinomial(self, weights, num_samples: int, replacement: bool) -> list:
+        """`num_samples` indices drawn with probability proportional to `weights`."""
+        p = np.asarray(weights, dtype=np.float64)
+        return self._rng.choice(len(p), size=num_samples, replace=replacement,
+                                p=p / p.sum()).tolist()
+
     def __repr__(self) -> str:
         return f"<smolgrad.Generator device='{self.device}' initial_seed={self._initial_seed}>"

@@ -162,6 +162,15 @@ def test_samplers():
     assert sorted(sub) == [2, 4, 6]
     with pytest.raises(ValueError, match="batch_size should be a positive integer"):
         data.BatchSampler(range(3), 0, False)
+    weighted = list(data.WeightedRandomSampler([0.0, 1.0, 3.0], 400,
+                                               generator=Generator().manual_seed(0)))
+    counts = np.bincount(weighted, minlength=3)
+    assert counts[0] == 0 and 60 < counts[1] < 140 and counts[1] + counts[2] == 400
+    no_repeat = list(data.WeightedRandomSampler(sg.tensor([1.0, 2.0, 3.0]), 3,
+                                                replacement=False))
+    assert sorted(no_repeat) == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="without replacement"):
+        data.WeightedRandomSampler([1.0, 0.0], 2, replacement=False)
 
 
 def test_loader_options():

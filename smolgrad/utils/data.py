@@ -259,6 +259,46 @@ class SubsetRandomSampler(Sampler):
         return len(self.indices)
 
 
+class WeightedRandomSampler(Sampler):
+    """`num_samples` indices drawn with probability proportional to `weights` (with
+    replacement by default)."""
+
+    def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
+                 generator: Generator | None = None):
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or \
+                num_samples <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={num_samples}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got "
+                             f"replacement={replacement}")
+        if isinstance(weights, Tensor):
+            weights = weights.tolist()
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.ndim != 1 or not np.isfinite(weights).all() or (weights < 0).any() or \
+                weights.sum() <= 0:
+            raise ValueError(f"WeightedRandomSampler: weights must be a 1-D sequence of "
+                             f"finite non-negative numbers with a positive sum, got shape "
+                             f"{weights.shape}")
+        if not replacement and num_samples > np.count_nonzero(weights):
+            raise RuntimeError(f"WeightedRandomSampler: cannot draw {num_samples} samples "
+                               f"without replacement from {np.count_nonzero(weights)} "
+                               f"non-zero weights")
+        self.weights = weights
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        generator = self.generator
+        if generator is None:
+            generator = Generator().manual_seed(_global_seed())
+        yield from generator.multinomial(self.weights, self.num_samples, self.replacement)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 class BatchSampler(Sampler):
     """Group another sampler's indices into lists of `batch_size` (the last one shorter,
     or dropped with `drop_last=True`)."""
@@ -508,5 +548,6 @@ def get_worker_info():
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
            "random_split", "Sampler", "SequentialSampler", "RandomSampler",
-           "SubsetRandomSampler", "BatchSampler", "default_collate", "default_convert",
-           "DataLoader", "get_worker_info", "Generator", "DistributedSampler"]
+           "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "default_collate",
+           "default_convert", "DataLoader", "get_worker_info", "Generator",
+           "DistributedSampler"]
