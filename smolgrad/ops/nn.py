@@ -166,20 +166,30 @@ class Gelu(Function):
         xd = x.data
         if approximate == "tanh":
             inner = b.multiply(_SQRT_2_OVER_PI, b.add(xd, b.multiply(0.044715, xd * xd * xd)))
-            out = b.multiply(b.multiply(0.5, xd), b.add(1.0, b.tanh(inner)))
+            half_gate = b.multiply(0.5, b.add(1.0, b.tanh(inner)))      # ½ (1 + tanh u)
         else:
-            out = b.multiply(b.multiply(0.5, xd), b.add(1.0, b.erf(b.multiply(xd, _INV_SQRT_2))))
-        return b.astype(out, x.dtype)
+            half_gate = b.multiply(0.5, b.add(1.0, b.erf(b.multiply(xd, _INV_SQRT_2))))  # Φ(x)
+        ctx.half_gate = half_gate  # reused by a backward that is not being recorded
+        return b.astype(b.multiply(xd, half_gate), x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        recording = is_grad_enabled()  # then the gate must be a differentiable function of x
         if ctx.inputs[1] == "tanh":
-            t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-            slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (
+            if recording:
+                gate = 0.5 * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+            else:
+                gate = Tensor._make(ctx.half_gate, ctx.backend)
+            # ½ (1 - tanh² u) = 2 · gate · (1 - gate)
+            slope = gate + 2 * gate * (1 - gate) * x * _SQRT_2_OVER_PI * (
                 1 + 3 * 0.044715 * x * x)
         else:
-            slope = 0.5 * (1 + erf(x * _INV_SQRT_2)) + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
+            if recording:
+                gate = 0.5 * (1 + erf(x * _INV_SQRT_2))
+            else:
+                gate = Tensor._make(ctx.half_gate, ctx.backend)
+            slope = gate + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
         return grad * slope, None
 
 
