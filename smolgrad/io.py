@@ -96,7 +96,7 @@ def save(obj, f, metadata: dict | None = None) -> None:
 
 
 def _is_flat_tensor_dict(obj) -> bool:
-    return (type(obj) is dict and len(obj) > 0
+    return (isinstance(obj, dict) and len(obj) > 0  # dict or OrderedDict (Module.state_dict)
             and all(isinstance(k, str) for k in obj)
             and all(isinstance(v, Tensor) for v in obj.values()))
 

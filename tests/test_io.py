@@ -59,6 +59,20 @@ def test_flat_state_dict_round_trip_and_torch_reads_it(device, tmp_path):
         assert f.metadata() == {"format": "pt"}
 
 
+def test_module_state_dict_is_a_plain_safetensors_file(device, tmp_path):
+    model = sg.nn.Sequential(sg.nn.Linear(3, 4), sg.nn.ReLU(), sg.nn.Linear(4, 2)).to(device)
+    path = tmp_path / "model.safetensors"
+    save(model.state_dict(), path)
+    with safe_open(str(path), "np") as f:
+        assert f.metadata() == {"format": "pt"}
+    theirs = torch_load_file(str(path))
+    assert list(theirs) == list(model.state_dict()) or set(theirs) == set(model.state_dict())
+    fresh = sg.nn.Sequential(sg.nn.Linear(3, 4), sg.nn.ReLU(), sg.nn.Linear(4, 2)).to(device)
+    fresh.load_state_dict(load(path))
+    x = sg.randn(5, 3, device=device)
+    np.testing.assert_array_equal(fresh(x).detach().numpy(), model(x).detach().numpy())
+
+
 def test_loads_files_written_by_safetensors_torch(device, tmp_path):
     tensors = {"a": torch.randn(4, 5), "b.weight": torch.arange(6, dtype=torch.int32),
                "c": torch.tensor([True, False]), "h": torch.randn(3).half()}
