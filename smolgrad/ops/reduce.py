@@ -12,7 +12,7 @@ from collections import namedtuple
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from .common import normalize_dim, normalize_dims
-from .elementwise import exp, log, sqrt, where
+from .elementwise import exp, log, where
 
 
 def _keepdim_shape(shape: tuple, axes: tuple) -> tuple:
@@ -181,6 +181,24 @@ class PNorm(Function):
         return g * local, None, None, None
 
 
+class StdFromVar(Function):
+    """y = √v (v a variance)     dy/dv = 1 / (2y), taken as 0 where y = 0
+
+    A constant input has std 0, where √ has no derivative; PyTorch's std uses 0 there
+    rather than inf · 0 = NaN, and so does this."""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, v):
+        return ctx.backend.sqrt(v.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return where(y == 0, 0.0, grad / (2 * where(y == 0, 1.0, y)))
+
+
 class ArgReduce(Function):
     """argmax / argmin: int64 indices, not differentiable."""
 
@@ -321,8 +339,9 @@ def var(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) 
 
 @register("std")
 def std(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
-    """√var."""
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    """√var (with a zero gradient where the std is 0, as PyTorch)."""
+    return StdFromVar.apply(var(input, dim, correction=correction, keepdim=keepdim,
+                                unbiased=unbiased))
 
 
 def var_mean(input, dim=None, *, correction=1, keepdim: bool = False):
