@@ -628,8 +628,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Average pooling to a fixed output size (oh, ow); None keeps that input size.
 
     Output row i averages input rows floor(i·H/oh) .. ceil((i+1)·H/oh) - 1 (and the same
-    for columns). Written as y = P_h @ x @ P_wᵀ with constant averaging matrices P, so its
-    gradient comes from matmul's.
+    for columns). When the sizes divide evenly this is avg_pool2d; otherwise it is written
+    as y = P_h @ x @ P_wᵀ with constant averaging matrices P (gradient from matmul's).
     """
     op = "adaptive_avg_pool2d"
     x, unbatched = _pool_input(input, op)
@@ -644,7 +644,10 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     if oh < 1 or ow < 1 or h < 1 or w < 1:
         raise RuntimeError(f"{op}: output_size {output_size} and input {input.shape} must be "
                            f"non-empty")
-    out = _averaging_matrix(x, oh, h) @ x @ _averaging_matrix(x, ow, w).mT
+    if h % oh == 0 and w % ow == 0:  # equal, non-overlapping windows: a plain average pool
+        out = avg_pool2d(x, (h // oh, w // ow))
+    else:
+        out = _averaging_matrix(x, oh, h) @ x @ _averaging_matrix(x, ow, w).mT
     return out.squeeze(0) if unbatched else out
 
 
