@@ -25,10 +25,16 @@ import mlx.core as mx
 import numpy as np
 
 from .. import dtypes as dt
-from .numpy_backend import NumpyBackend
+from .numpy_backend import (
+    NumpyBackend,
+    ScalarAxisReductions,
+    index_arrays_by_dim,
+    scalar_axis,
+    scatter_index,
+)
 
 
-class MLXBackend(NumpyBackend):
+class MLXBackend(ScalarAxisReductions, NumpyBackend):
     """Array primitives over `mlx.core`, on MLX's default device."""
 
     name = "mlx"
@@ -116,44 +122,18 @@ class MLXBackend(NumpyBackend):
         """Indices of the non-zero elements, one int64 array per axis (evaluates `x`)."""
         return tuple(mx.array(i, dtype=mx.int64) for i in np.nonzero(self.to_numpy(x)))
 
-    # Reductions. NumPy accepts axis=0 (or -1) on a 0-d array, meaning "the whole array";
-    # MLX rejects it, so `_axis` turns it into axis=None first.
-    def sum(self, x, axis=None, keepdims=False):
-        return mx.sum(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def prod(self, x, axis=None, keepdims=False):
-        return mx.prod(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def max(self, x, axis=None, keepdims=False):
-        return mx.max(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def min(self, x, axis=None, keepdims=False):
-        return mx.min(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def mean(self, x, axis=None, keepdims=False):
-        return mx.mean(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def any(self, x, axis=None, keepdims=False):
-        return mx.any(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def all(self, x, axis=None, keepdims=False):
-        return mx.all(x, axis=_axis(x, axis), keepdims=keepdims)
-
+    # Reductions come from ScalarAxisReductions (axis 0 of a 0-d array, as NumPy allows).
     def argmax(self, x, axis=None, keepdims=False):
-        out = mx.argmax(x, axis=_axis(x, axis), keepdims=keepdims)
+        out = mx.argmax(x, axis=scalar_axis(x, axis), keepdims=keepdims)
         return out.astype(mx.int64)  # MLX returns uint32 indices
 
     def argmin(self, x, axis=None, keepdims=False):
-        return mx.argmin(x, axis=_axis(x, axis), keepdims=keepdims).astype(mx.int64)
+        out = mx.argmin(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+        return out.astype(mx.int64)
 
     def logsumexp(self, x, axis, keepdims=False):
         """log Σ exp(x) over `axis`, stable (MLX subtracts the max; a row of -inf gives -inf)."""
-        return mx.logsumexp(x, axis=_axis(x, axis), keepdims=keepdims)
-
-    def cumsum(self, x, axis=None):
-        if x.ndim == 0:  # NumPy: the cumulative sum of a 0-d array is a 1-element array
-            return mx.reshape(x, (1,))
-        return mx.cumsum(x, axis=axis)
+        return mx.logsumexp(x, axis=scalar_axis(x, axis), keepdims=keepdims)
 
     def matmul(self, a, b):
         """MLX multiplies floating point matrices only; integers go through an exact
@@ -170,8 +150,12 @@ class MLXBackend(NumpyBackend):
         return out
 
     def take_along_axis(self, x, index, axis):
-        _check_bounds([(index, x.shape[axis])], "gather")
+        _check_bounds([(index, x.shape[axis], axis)], "gather")
         return mx.take_along_axis(x, index, axis)
+
+    def qr(self, x):
+        """Reduced QR of a 2-D array. MLX runs its linear algebra on the CPU stream only."""
+        return mx.linalg.qr(x, stream=mx.cpu)
 
     # -- math the array library spells differently ----------------------------------------
     def erf(self, x):
@@ -196,16 +180,8 @@ class MLXBackend(NumpyBackend):
 
     def scatter_add(self, x, axis, index, src):
         """`x` with out[..., index[i], ...] += src[i] along `axis` (PyTorch's scatter_add)."""
-        _check_bounds([(index, x.shape[axis])], "scatter_add")
-        full_index = []
-        for d, n in enumerate(index.shape):
-            if d == axis:
-                full_index.append(index)
-            else:  # arange(n) shaped to broadcast along axis d only
-                shape = [1] * index.ndim
-                shape[d] = n
-                full_index.append(mx.arange(n).reshape(shape))
-        return x.at[tuple(full_index)].add(_like(src, x))
+        _check_bounds([(index, x.shape[axis], axis)], "scatter_add")
+        return x.at[scatter_index(mx, axis, index)].add(_like(src, x))
 
     def sliding_windows(self, x, window_shape, axes):
         """All windows of `window_shape` over `axes`, like NumPy's sliding_window_view:
@@ -226,13 +202,6 @@ class MLXBackend(NumpyBackend):
         out_shape += list(window_shape)
         out_strides = strides + [strides[a] for a in axes]
         return mx.as_strided(mx.contiguous(x), out_shape, out_strides)
-
-
-def _axis(x, axis):
-    """NumPy's leniency: axis 0 or -1 of a 0-d array is the whole array."""
-    if x.ndim == 0 and isinstance(axis, int) and axis in (0, -1):
-        return None
-    return axis
 
 
 def _numpy_dtype(host: np.ndarray) -> dt.dtype:
@@ -267,33 +236,16 @@ def _checked_index(shape: tuple, index, op: str):
         index = (index,)
     resolved = []
     for i in index:
-        if isinstance(i, (mx.array, np.ndarray)) and i.dtype in (mx.bool_, np.bool_):
+        if isinstance(i, np.ndarray):
+            i = mx.array(i)
+        if isinstance(i, mx.array) and i.dtype == mx.bool_:  # a mask: its True positions
             resolved.extend(mx.array(k, dtype=mx.int64) for k in np.nonzero(np.array(i)))
-        elif isinstance(i, np.ndarray):
-            resolved.append(mx.array(i))
         elif isinstance(i, bool):
-            raise IndexError(f"{op}: a Python bool as an index is not supported on "
+            raise IndexError(f"{_prefix(op)}a Python bool as an index is not supported on "
                              f"device 'mlx'")
         else:
             resolved.append(i)
-    consuming = sum(1 for i in resolved if i is not None and i is not Ellipsis)
-    if consuming > len(shape):
-        raise IndexError(f"{op}: too many indices for tensor of dimension {len(shape)}")
-    dim, checks = 0, []
-    for i in resolved:
-        if i is Ellipsis:
-            dim += len(shape) - consuming
-        elif i is None:
-            continue
-        else:
-            n = shape[dim]
-            if isinstance(i, (int, np.integer)):
-                if not -n <= i < n:
-                    raise IndexError(f"{_prefix(op)}index {i} is out of bounds for "
-                                     f"dimension {dim} with size {n}")
-            elif isinstance(i, mx.array):
-                checks.append((i, n, dim))
-            dim += 1
+    checks = index_arrays_by_dim(shape, tuple(resolved), op)
     _check_bounds(checks, op)
     return tuple(resolved)
 
@@ -301,17 +253,15 @@ def _checked_index(shape: tuple, index, op: str):
 def _check_bounds(checks, op: str) -> None:
     """Raise IndexError when an index array has a value outside [-n, n) (one evaluation).
 
-    `checks` holds (index_array, size, dim) triples; dim may be None."""
-    checks = [c if len(c) == 3 else (c[0], c[1], None) for c in checks]
+    `checks` holds (index_array, size_of_its_axis, axis) triples."""
     checks = [c for c in checks if c[0].size]
     if not checks:
         return
     flags = mx.stack([mx.any((i < -n) | (i >= n)) for i, n, _ in checks]).tolist()
     for (i, n, dim), flag in zip(checks, flags):
         if flag:
-            where = "" if dim is None else f" for dimension {dim}"
-            raise IndexError(f"{_prefix(op)}index out of bounds{where} with size {n} "
-                             f"(indices range from {mx.min(i).item()} to "
+            raise IndexError(f"{_prefix(op)}index out of bounds for dimension {dim} with "
+                             f"size {n} (indices range from {mx.min(i).item()} to "
                              f"{mx.max(i).item()})")
 
 

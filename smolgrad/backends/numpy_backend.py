@@ -197,6 +197,103 @@ class NumpyBackend:
         return self.xp.linalg.qr(x)
 
 
+# ---------------------------------------------------------------------------------------
+# Helpers shared by the accelerator backends (MLX, CuPy). NumPy itself needs none of them.
+# ---------------------------------------------------------------------------------------
+
+
+class ScalarAxisReductions:
+    """Reductions that accept axis 0 (or -1) on a 0-d array, meaning the whole array.
+
+    NumPy allows `np.sum(np.float32(2), axis=0)`, and op code relies on it for 0-d
+    tensors; MLX (and possibly CuPy) reject it. Mix this class in before NumpyBackend.
+    """
+
+    def sum(self, x, axis=None, keepdims=False):
+        return self.xp.sum(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def prod(self, x, axis=None, keepdims=False):
+        return self.xp.prod(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return self.xp.max(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return self.xp.min(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return self.xp.mean(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def any(self, x, axis=None, keepdims=False):
+        return self.xp.any(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def all(self, x, axis=None, keepdims=False):
+        return self.xp.all(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def argmax(self, x, axis=None, keepdims=False):
+        return self.xp.argmax(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def argmin(self, x, axis=None, keepdims=False):
+        return self.xp.argmin(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+
+    def cumsum(self, x, axis=None):
+        if x.ndim == 0:  # as NumPy: the cumulative sum of a 0-d array has one element
+            return self.xp.reshape(x, (1,))
+        return self.xp.cumsum(x, axis=axis)
+
+
+def scalar_axis(x, axis):
+    """NumPy's leniency: axis 0 or -1 of a 0-d array is the whole array (axis=None)."""
+    if x.ndim == 0 and isinstance(axis, int) and axis in (0, -1):
+        return None
+    return axis
+
+
+def index_arrays_by_dim(shape: tuple, index: tuple, op: str | None) -> list:
+    """Check an index tuple against `shape`; return its integer arrays with their axes.
+
+    Python ints are checked here (IndexError when out of range); each array entry comes
+    back as (array, size_of_its_axis, axis) so the caller can check its values on the
+    device. Boolean masks must already be integer arrays. Libraries that do not check
+    bounds themselves (MLX reads past the end, CuPy wraps around) call this first.
+    """
+    prefix = f"{op}: " if op else ""
+    consuming = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if consuming > len(shape):
+        raise IndexError(f"{prefix}too many indices for a tensor of dimension {len(shape)} "
+                         f"(shape {tuple(shape)})")
+    dim, arrays = 0, []
+    for i in index:
+        if i is Ellipsis:
+            dim += len(shape) - consuming
+        elif i is None:
+            continue
+        else:
+            n = shape[dim]
+            if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+                if not -n <= i < n:
+                    raise IndexError(f"{prefix}index {i} is out of bounds for dimension "
+                                     f"{dim} with size {n}")
+            elif not isinstance(i, slice):
+                arrays.append((i, n, dim))
+            dim += 1
+    return arrays
+
+
+def scatter_index(xp, axis: int, index) -> tuple:
+    """The full index of PyTorch's scatter/gather along `axis`: `index` on that axis and
+    arange(n) on every other axis (shaped to broadcast), as a tuple for `index_add`."""
+    full = []
+    for d, n in enumerate(index.shape):
+        if d == axis:
+            full.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = n
+            full.append(xp.reshape(xp.arange(n), tuple(shape)))
+    return tuple(full)
+
+
 def _erf(x):
     try:
         from scipy.special import erf
