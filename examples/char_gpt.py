@@ -128,7 +128,8 @@ def train(args: argparse.Namespace) -> dict:
         if step % args.log_every == 0 or step == args.steps - 1:
             elapsed = time.perf_counter() - start
             print(f"step {step:5d}  loss {losses[-1]:.4f}  "
-                  f"({(step + 1) * args.batch_size * args.block_size / elapsed:,.0f} tokens/s)")
+                  f"({(step + 1) * args.batch_size * args.block_size / elapsed:,.0f} tokens/s)",
+                  flush=True)
     val_loss = estimate_loss(model, val_data, args, rng)
     print(f"validation loss {val_loss:.4f} (uniform guessing: "
           f"{math.log(tokenizer.vocab_size):.4f})")
