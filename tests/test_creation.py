@@ -293,3 +293,10 @@ def test_promotion_gradient_dtype(device):
     b = sg.ones(3, dtype=sg.float64, device=device, requires_grad=True)
     (a * b).sum().backward()
     assert a.grad.dtype is sg.float32 and b.grad.dtype is sg.float64
+
+
+def test_from_numpy_big_endian():
+    a = np.arange(4, dtype=">f4")
+    out = sg.from_numpy(a)
+    assert out.dtype is sg.float32
+    assert out.tolist() == [0.0, 1.0, 2.0, 3.0]

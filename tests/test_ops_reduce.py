@@ -338,3 +338,12 @@ def test_gradgradcheck_softmax_family():
                   requires_grad=True)
     for fn in (lambda t: t.softmax(1), lambda t: t.log_softmax(0), lambda t: t.logsumexp(1)):
         assert sg.autograd.gradgradcheck(fn, (x,))
+
+
+def test_softmax_family_of_int_gives_float(device):
+    x = sg.tensor([[1, 2, 3]], device=device)
+    tx = torch.tensor([[1.0, 2.0, 3.0]])
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        out = getattr(x, name)(1)
+        assert out.dtype is sg.float32
+        assert_close(out, getattr(tx, name)(1))

@@ -51,7 +51,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 def from_numpy(array) -> Tensor:
     """A CPU tensor with the array's values and dtype (any strides, any supported dtype)."""
     backend = get_backend("cpu")
-    dtype = infer_dtype(array)
+    dtype = dt.as_dtype(array.dtype.name)  # the name ignores byte order ('>f4' -> float32)
     return Tensor._make(backend.asarray(backend.contiguous(array), dtype), backend)
 
 

@@ -675,13 +675,15 @@ def minimum(input, other) -> Tensor:
     return Minimum.apply(*promote(input, other, "minimum"))
 
 
-def _float_input(x: Tensor) -> Tensor:
+def float_input(x: Tensor) -> Tensor:
+    """x itself if it is floating point, else x in the default float dtype (exp(int) is a
+    float, as in PyTorch)."""
     return x if x.dtype.is_floating_point else x.to(dt.get_default_dtype())
 
 
 def _unary(cls, doc_name):
     def op(input) -> Tensor:
-        return cls.apply(_float_input(input))
+        return cls.apply(float_input(input))
 
     op.__name__ = doc_name
     op.__doc__ = cls.__doc__
@@ -747,7 +749,7 @@ def clamp(input, min=None, max=None) -> Tensor:  # noqa: A002
         hi = promote(input, max, "clamp")[1] if max is not None else None
         return Clamp.apply(input, lo, hi)
     if isinstance(min, float) or isinstance(max, float):
-        input = _float_input(input)
+        input = float_input(input)
     return Clamp.apply(input, min, max)
 
 

@@ -284,7 +284,12 @@ def _resolve_shape(shape: tuple, numel: int, op: str) -> tuple:
 
 @register("reshape")
 def reshape(input, *shape) -> Tensor:
-    shape = _resolve_shape(shape_arg(shape), input.numel(), "reshape")
+    """The same values in a new shape (one size may be -1: inferred)."""
+    return _reshape(input, shape_arg(shape), "reshape")
+
+
+def _reshape(input, shape: tuple, op: str) -> Tensor:
+    shape = _resolve_shape(shape, input.numel(), op)
     if shape == input.shape:
         return input
     return Reshape.apply(input, shape)
@@ -295,7 +300,7 @@ def view(input, *shape) -> Tensor:
     """Like reshape (smolgrad has no aliasing views: every result is a new value)."""
     if len(shape) == 1 and isinstance(shape[0], dt.dtype):
         raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
-    return reshape(input, *shape)
+    return _reshape(input, shape_arg(shape), "view")
 
 
 @register("reshape_as")

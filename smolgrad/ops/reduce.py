@@ -12,7 +12,7 @@ from collections import namedtuple
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from .common import normalize_dim, normalize_dims
-from .elementwise import exp, log, where
+from .elementwise import exp, float_input, log, where
 
 
 def _keepdim_shape(shape: tuple, axes: tuple) -> tuple:
@@ -358,6 +358,7 @@ def std_mean(input, dim=None, *, correction=1, keepdim: bool = False):
 def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
     """log Σ eˣ, computed as m + log Σ e^(x - m) with m = max x (finite for huge x; a row
     of -inf gives -inf)."""
+    input = float_input(input)
     axes = normalize_dims(dim, input.ndim, "logsumexp")
     m = amax(input.detach(), dim=axes, keepdim=True)
     m = where(m.isfinite(), m, 0.0)
@@ -374,15 +375,13 @@ def cumsum(input, dim: int, *, dtype=None) -> Tensor:
 
 @register("softmax")
 def softmax(input, dim: int, dtype=None) -> Tensor:
-    if dtype is not None:
-        input = input.to(dtype)
+    input = input.to(dtype) if dtype is not None else float_input(input)
     return Softmax.apply(input, normalize_dim(dim, input.ndim, "softmax"))
 
 
 @register("log_softmax")
 def log_softmax(input, dim: int, dtype=None) -> Tensor:
-    if dtype is not None:
-        input = input.to(dtype)
+    input = input.to(dtype) if dtype is not None else float_input(input)
     return LogSoftmax.apply(input, normalize_dim(dim, input.ndim, "log_softmax"))
 
 
