@@ -19,6 +19,7 @@ _FACTORIES = {
     "cuda": ("cupy_backend", "CupyBackend", "cupy (pip install cupy-cuda12x) and an NVIDIA GPU"),
 }
 _loaded: dict = {}
+_unavailable: dict = {}  # device -> why it cannot be used (with the install hint)
 _default_device: str | None = None
 
 
@@ -75,13 +76,18 @@ def get_backend(name=None):
     key = canonical_device(name)
     backend = _loaded.get(key)
     if backend is None:
+        if key in _unavailable:  # failed before: do not retry the import on every call
+            raise RuntimeError(_unavailable[key])
         module_name, class_name, needs = _FACTORIES[key]
         try:
             module = __import__(f"{__name__}.{module_name}", fromlist=[class_name])
             backend = getattr(module, class_name)()
         except ImportError as e:
-            raise RuntimeError(f"device '{key}' needs {needs}, which could not be loaded: {e}")\
-                from None
+            _unavailable[key] = f"device '{key}' needs {needs}, which could not be loaded: {e}"
+            raise RuntimeError(_unavailable[key]) from None
+        except RuntimeError as e:  # the library imported but cannot run (e.g. no GPU)
+            _unavailable[key] = str(e)
+            raise
         _loaded[key] = backend
     return backend
 
