@@ -20,7 +20,9 @@ class ToDevice(Function):
         source = ctx.backend
         ctx.backend = target  # the output lives on the target device
         ctx.source = source
-        return target.asarray(source.to_numpy(x.data))
+        # the dtype travels explicitly: NumPy has no bfloat16, so MLX hands it over as
+        # float32, and a target without bfloat16 must refuse rather than silently widen
+        return target.asarray(source.to_numpy(x.data), x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -64,12 +66,21 @@ def to(input, *args, **kwargs) -> Tensor:
     if device is not None:
         target = get_backend(canonical_device(device))
         if target is not input.backend:
-            if dtype is not None and not target.has_float64 and out.dtype is dt.float64:
+            if dtype is not None and not _supports(target, out.dtype):
                 out = cast(out, dtype)  # cast first when the target lacks the source dtype
             out = ToDevice.apply(out, target)
     if dtype is not None:
         out = cast(out, dtype)
     return out
+
+
+def _supports(backend, dtype: dt.dtype) -> bool:
+    """Can arrays of `dtype` live on `backend` (float64 on MLX's GPU, bfloat16 on NumPy)?"""
+    try:
+        backend.native(dtype)
+    except TypeError:
+        return False
+    return True
 
 
 @register("cpu")
