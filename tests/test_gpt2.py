@@ -192,3 +192,29 @@ def test_bad_inputs_raise_clear_errors():
     ids = sg.tensor(_ids(2, 4))
     with pytest.raises(ValueError, match="targets of shape"):
         model(ids, sg.tensor(_ids(2, 3)))
+
+
+def test_loads_the_original_checkpoint_layout(hf_dir, tmp_path):
+    """The "gpt2" checkpoint on the Hub was saved from GPT2Model: keys without the
+    `transformer.` prefix, no lm_head, and the old causal-mask buffers `h.N.attn.bias`."""
+    from safetensors.numpy import load_file, save_file
+
+    folder, hf = hf_dir
+    state = load_file(str(folder / "model.safetensors"))
+    legacy = {k.removeprefix("transformer."): v for k, v in state.items()
+              if k != "lm_head.weight"}
+    for i in range(TINY["n_layer"]):
+        legacy[f"h.{i}.attn.bias"] = np.tril(np.ones((1, 1, 64, 64), np.float32))
+    save_file(legacy, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    model = GPT2.from_pretrained(str(tmp_path))
+    ids = _ids(1, 9, seed=8)
+    with torch.no_grad():
+        expected = hf(torch.from_numpy(ids)).logits.numpy()
+    with sg.no_grad():
+        np.testing.assert_allclose(model(sg.tensor(ids)).numpy(), expected, atol=1e-5,
+                                   rtol=1e-4)
+    del legacy["h.1.mlp.c_fc.bias"]
+    save_file(legacy, str(tmp_path / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="h.1.mlp.c_fc.bias"):
+        GPT2.from_pretrained(str(tmp_path))

@@ -351,18 +351,22 @@ class GPT2(nn.Module):
         return model.eval()   # as Hugging Face does: dropout off until .train()
 
     def load_hf_state_dict(self, hf_state: dict, dtype=None) -> None:
-        """Load a Hugging Face GPT-2 state dict of NumPy arrays into this model."""
+        """Load a Hugging Face GPT-2 state dict of NumPy arrays into this model.
+
+        Keys may carry the `transformer.` prefix (saved from GPT2LMHeadModel) or not (the
+        original "gpt2" checkpoint, saved from GPT2Model). Values are read as float32, then
+        the model is cast to `dtype` when one is given (e.g. sg.float16).
+        """
         expected = self.state_dict()
         converted = {}
         for key, array in hf_state.items():
             if key.endswith(_IGNORED_SUFFIXES):
                 continue
             name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
-            array = np.asarray(array)
+            array = np.asarray(array, dtype=np.float32)
             if name.endswith(_CONV1D_SUFFIXES):
                 array = np.ascontiguousarray(array.T)
-            target_dtype = np.dtype(dtype.name) if dtype is not None else np.float32
-            converted[name] = array.astype(target_dtype)
+            converted[name] = array
         if self.config.tie_word_embeddings:
             # The head shares wte's weight; checkpoints store it once (or both, equal).
             converted.pop("lm_head.weight", None)
