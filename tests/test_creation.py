@@ -208,11 +208,10 @@ def test_tensor_from_arrays_and_tensors(device):
 
 
 def test_tensor_class_defaults_to_float32(device):
-    for data in ([1, 2, 3], [[True, False]], 5, np.array([1, 2], np.int64)):
+    for data in ([1, 2, 3], [[True, False]], np.array([1, 2], np.int64), [2.5]):
         out = sg.Tensor(data, device=device)
         assert out.dtype is sg.float32
-        assert_close(out, torch.Tensor(data) if not isinstance(data, int)
-                     else torch.tensor(float(data)))
+        assert_close(out, torch.Tensor(data))
 
 
 # ---------------------------------------------------------------------------------------
