@@ -49,7 +49,7 @@ class Amax(Function):
     @classmethod
     def forward(cls, ctx, x, axes, keepdim):
         ctx.save_for_backward(x)
-        if builtins.any(x.shape[a] == 0 for a in axes) or (x.numel() == 0 and x.ndim == 0):
+        if builtins.any(x.shape[a] == 0 for a in axes):
             raise RuntimeError(f"{cls.kernel}: cannot reduce over a zero-size dimension of a "
                                f"tensor of shape {x.shape} (the operation has no identity); "
                                f"reduce a non-empty dimension instead")
