@@ -117,7 +117,8 @@ def save_graph(model: nn.Module, x: sg.Tensor, y: sg.Tensor, out_dir: str) -> li
 
     loss = F.cross_entropy(model(x), y)
     loss.backward(retain_graph=True)   # keep the graph so that grad norms can be drawn
-    graph = draw_graph(loss, params=dict(model.named_parameters()))
+    names = {"images": x, "labels": y, "loss": loss, **dict(model.named_parameters())}
+    graph = draw_graph(loss, params=names)
     model.zero_grad()
     name = "model_graph.svg" if Graph.can_render() else "model_graph.dot"
     return graph.save(os.path.join(out_dir, name))
@@ -187,7 +188,7 @@ def run_demo(epochs: int = 15, batch_size: int = 32, lr: float = 3e-3, device=No
     print(f"wrote the computational graph of one training step to {', '.join(graph_paths)}")
     if not any(p.endswith(".svg") for p in graph_paths):
         print("  (install Graphviz's `dot` for an SVG, or render it: "
-              f"dot -Tsvg {graph_paths[0]} -o model_graph.svg)")
+              f"dot -Tsvg {graph_paths[0]} -o {os.path.splitext(graph_paths[0])[0]}.svg)")
     return DemoResult(test_accuracy, seconds, history, plot_path, graph_paths)
 
 

@@ -32,7 +32,7 @@ def test_quick_demo_writes_plot_and_graph(tmp_path, device, capsys):
     assert plot.read_bytes()[:8] == PNG_SIGNATURE and plot.stat().st_size > 5000
     dot = (out / "model_graph.dot").read_text()
     assert dot.lstrip().startswith("digraph") and dot.rstrip().endswith("}")
-    for name in ("conv1.weight", "conv2.bias", "fc1.weight", "fc2.weight"):
+    for name in ("images", "loss", "conv1.weight", "conv2.bias", "fc1.weight", "fc2.weight"):
         assert name in dot, f"parameter {name} is not named in the graph"
     svg = out / "model_graph.svg"
     if svg.exists():
