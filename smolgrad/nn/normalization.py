@@ -16,7 +16,7 @@ from __future__ import annotations
 import numbers
 
 from .. import dtypes as dt
-from ..engine import Tensor, no_grad
+from ..engine import Tensor, evaluate, no_grad
 from ..ops.creation import empty, ones, tensor, zeros
 from . import functional as F
 from . import init
@@ -97,6 +97,9 @@ class _BatchNorm(Module):
             rm, rv = self.running_mean, self.running_var
             rm.copy_(rm * (1 - factor) + mean.to(rm.dtype) * factor)
             rv.copy_(rv * (1 - factor) + var.to(rv.dtype) * factor)
+        # lazy backends (MLX): compute the new statistics now, or each step's graph (holding
+        # that step's input) would stay attached to the buffers until they are next read
+        evaluate([rm, rv, self.num_batches_tracked])
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
