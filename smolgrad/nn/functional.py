@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from .. import dtypes as dt
-from ..engine import Tensor, no_grad
+from ..engine import Tensor, evaluate, no_grad
 from ..ops import conv as _conv
 from ..ops import elementwise as _elementwise
 from ..ops import movement as _movement
@@ -229,6 +229,9 @@ def _update_running_stats(input, running_mean, running_var, axes, count, momentu
             running_mean.copy_(running_mean * (1 - momentum) + mean * momentum)
         if running_var is not None:
             running_var.copy_(running_var * (1 - momentum) + var * momentum)
+    # lazy backends (MLX): compute the new statistics now, or each step's graph (holding
+    # that step's input) would stay attached to the buffers until they are next read
+    evaluate([t for t in (running_mean, running_var) if t is not None])
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
