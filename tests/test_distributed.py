@@ -39,7 +39,10 @@ def run_mpi(ranks: int, script: str, *args: str) -> tuple[subprocess.CompletedPr
         import mpi4py  # noqa: F401
     except ImportError:
         pytest.skip("mpi4py is not installed (pip install 'smolgrad[mpi]')")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    # Open MPI refuses to start as root (CI and the GPU machine run as root) unless told;
+    # MPICH ignores these variables.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     command = [mpiexec, "-n", str(ranks), sys.executable, str(MPI_SCRIPTS / script), *args]
     start = time.monotonic()
     try:
