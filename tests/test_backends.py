@@ -305,3 +305,48 @@ def test_mlx_is_evaluated_after_backward_and_after_each_step(monkeypatch):
     assert len(evaluated) == 2 and params <= {id(a) for a in evaluated[1]}
     momentum = [v for st in opt.state.values() for v in st.values() if isinstance(v, sg.Tensor)]
     assert momentum and {id(v.data) for v in momentum} <= {id(a) for a in evaluated[1]}
+
+
+@pytest.mark.skipif("mlx" not in AVAILABLE, reason="needs MLX")
+@pytest.mark.parametrize("norm", ["BatchNorm1d", "functional"])
+def test_mlx_memory_stays_flat_with_running_statistics(norm):
+    """State updated in the forward pass (BatchNorm's running mean/var) must be evaluated
+    too: otherwise each step's graph, holding that step's input batch, stays attached to
+    the buffers and memory grows by one batch per step."""
+    import mlx.core as mx
+
+    from smolgrad import nn, optim
+    from smolgrad.nn import functional as F
+
+    if norm == "BatchNorm1d":
+        model = nn.Sequential(nn.Linear(128, 64), nn.BatchNorm1d(64), nn.ReLU(),
+                              nn.Linear(64, 4)).to("mlx")
+        forward = model
+    else:
+        model = nn.Sequential(nn.Linear(128, 64), nn.Linear(64, 4)).to("mlx")
+        stats = (sg.zeros(64, device="mlx"), sg.ones(64, device="mlx"))
+
+        def forward(x):
+            h = F.batch_norm(model[0](x), *stats, training=True)
+            return model[1](h.relu())
+
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    rng = np.random.default_rng(0)
+
+    def step():
+        x = sg.tensor(rng.normal(size=(256, 128)).astype(np.float32), device="mlx")
+        loss = F.cross_entropy(forward(x), sg.randint(0, 4, (256,), device="mlx"))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    mx.clear_cache()
+    before = mx.get_active_memory()
+    for _ in range(20):
+        step()
+    mx.clear_cache()
+    grown = mx.get_active_memory() - before
+    batch = 256 * 128 * 4
+    assert grown < 3 * batch, f"active memory grew by {grown} bytes over 20 steps"
