@@ -67,7 +67,11 @@ class CupyBackend(ScalarAxisReductions, NumpyBackend):
 
     def __init__(self):
         cupy, cupyx, special = _import_cupy()
-        super().__init__(xp=cupy)  # binds LIBRARY_FUNCTIONS that CupyBackend does not define
+        try:  # binds LIBRARY_FUNCTIONS that CupyBackend does not define
+            super().__init__(xp=cupy)
+        except AttributeError as e:  # a CuPy too old for the interface
+            raise RuntimeError(f"{NEEDS}; this CuPy ({cupy.__version__}) lacks a function "
+                               f"smolgrad uses: {e}") from None
         self._cupyx = cupyx
         self._special = special
         self._rng = cupy.random.RandomState()

@@ -236,6 +236,9 @@ class ScalarAxisReductions:
     def argmin(self, x, axis=None, keepdims=False):
         return self.xp.argmin(x, axis=scalar_axis(x, axis), keepdims=keepdims)
 
+    def logsumexp(self, x, axis, keepdims=False):
+        return NumpyBackend.logsumexp(self, x, scalar_axis(x, axis), keepdims)
+
     def cumsum(self, x, axis=None):
         if x.ndim == 0:  # as NumPy: the cumulative sum of a 0-d array has one element
             return self.xp.reshape(x, (1,))
