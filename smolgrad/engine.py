@@ -492,6 +492,7 @@ class Function:
     inputs = ()
     needs_input_grad = ()
     _saved = None
+    _saved_versions = ()
     _freed = False
 
     @staticmethod
@@ -503,8 +504,9 @@ class Function:
         raise NotImplementedError
 
     def save_for_backward(self, *tensors) -> None:
+        # Only stored here: `apply` notes their versions when it records the node (when it
+        # does not, nothing will read them, and noting them would be wasted work).
         self._saved = tensors
-        self._saved_versions = [t._version if isinstance(t, Tensor) else None for t in tensors]
 
     @property
     def saved_tensors(self) -> tuple:
@@ -542,7 +544,7 @@ class Function:
         """Run forward on the inputs; record the node if a gradient will be needed."""
         ctx = cls.__new__(cls)
         backend = None
-        needs = []  # per input: does a gradient have to flow to it?
+        any_requires_grad = False
         for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
@@ -552,12 +554,14 @@ class Function:
                         f"{cls.__name__}: expected all tensors on the same device, got "
                         f"'{backend.device}' and '{a.backend.device}'; move them with "
                         f".to(device) first")
-                needs.append(a._requires_grad)
-            else:
-                needs.append(False)
+                if a._requires_grad:
+                    any_requires_grad = True
         ctx.backend = backend
-        record = True in needs and cls.differentiable and _grad_mode.enabled
+        record = any_requires_grad and cls.differentiable and _grad_mode.enabled
         if record:
+            # per input: does a gradient have to flow to it? (only built for recorded nodes:
+            # under no_grad, e.g. in an optimizer step, an op costs as little as possible)
+            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
             ctx.inputs = args
             ctx.needs_input_grad = needs
         data = cls.forward(ctx, *args, **kwargs)
@@ -567,8 +571,12 @@ class Function:
         if record:
             out.grad_fn = ctx
             out._requires_grad = True
-            # versions of the inputs, to detect in-place changes before backward
+            # versions of the inputs and saved tensors, to detect in-place changes before
+            # backward (forward never changes an array, so now is as good as when saved)
             ctx._input_versions = [a._version if n else 0 for a, n in zip(args, needs)]
+            if ctx._saved:
+                ctx._saved_versions = [t._version if isinstance(t, Tensor) else None
+                                       for t in ctx._saved]
             if cls.saves_output:
                 ctx._output_ref = weakref.ref(out)
         return out
