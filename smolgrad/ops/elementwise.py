@@ -49,6 +49,11 @@ def check_broadcast(op: str, *operands) -> None:
 def promote(a, b, op: str, broadcast: bool = True):
     """Cast the operands of a binary op to PyTorch's result dtype (at most one cast), after
     checking that their shapes broadcast (elementwise ops; matmul passes broadcast=False)."""
+    # the most common case, x * 0.5 or 0.5 * x: a float tensor keeps its dtype, no checks
+    if type(b) is float and isinstance(a, Tensor) and a.dtype.is_floating_point:
+        return a, b
+    if type(a) is float and isinstance(b, Tensor) and b.dtype.is_floating_point:
+        return a, b
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if broadcast and a.data.shape != b.data.shape:
             check_broadcast(op, a, b)
@@ -352,8 +357,26 @@ class Tanh(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        y = ctx.output
-        return grad * (1 - y * y)
+        return TanhBackward.apply(grad, ctx.output)
+
+
+class TanhBackward(Function):
+    """Tanh's backward as one node (instead of three: 1 - y², then times g):
+
+        dx = g · (1 - y²)        d(dx)/dg = 1 - y²,   d(dx)/dy = -2 g y
+    """
+
+    @staticmethod
+    def forward(ctx, grad, y):
+        b = ctx.backend
+        ctx.save_for_backward(grad, y)
+        return b.multiply(grad.data, b.subtract(1, b.multiply(y.data, y.data)))
+
+    @staticmethod
+    def backward(ctx, gg):
+        grad, y = ctx.saved_tensors
+        return (TanhBackward.apply(gg, y) if ctx.needs_input_grad[0] else None,
+                -2 * gg * grad * y if ctx.needs_input_grad[1] else None)
 
 
 class Sigmoid(Function):
@@ -372,8 +395,26 @@ class Sigmoid(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        y = ctx.output
-        return grad * y * (1 - y)
+        return SigmoidBackward.apply(grad, ctx.output)
+
+
+class SigmoidBackward(Function):
+    """Sigmoid's backward as one node (instead of three):
+
+        dx = g · y (1 - y)       d(dx)/dg = y (1 - y),   d(dx)/dy = g (1 - 2y)
+    """
+
+    @staticmethod
+    def forward(ctx, grad, y):
+        b = ctx.backend
+        ctx.save_for_backward(grad, y)
+        return b.multiply(grad.data, b.multiply(y.data, b.subtract(1, y.data)))
+
+    @staticmethod
+    def backward(ctx, gg):
+        grad, y = ctx.saved_tensors
+        return (SigmoidBackward.apply(gg, y) if ctx.needs_input_grad[0] else None,
+                gg * grad * (1 - 2 * y) if ctx.needs_input_grad[1] else None)
 
 
 class Relu(Function):
@@ -387,7 +428,25 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * (ctx.output > 0).to(grad.dtype)
+        return ReluBackward.apply(grad, ctx.output)
+
+
+class ReluBackward(Function):
+    """Relu's backward as one node (instead of three: compare, cast, multiply):
+
+        dx = g · [y > 0]         d(dx)/dg = [y > 0],   d(dx)/dy = 0 (almost everywhere)
+    """
+
+    @staticmethod
+    def forward(ctx, grad, y):
+        b = ctx.backend
+        ctx.save_for_backward(y)
+        return b.multiply(grad.data, b.greater(y.data, 0))
+
+    @staticmethod
+    def backward(ctx, gg):
+        (y,) = ctx.saved_tensors
+        return ReluBackward.apply(gg, y), None
 
 
 class Erf(Function):
