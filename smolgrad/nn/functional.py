@@ -63,6 +63,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: input of shape {input.shape} does not match weight of "
                            f"shape {weight.shape} (expected input (*, {weight.shape[-1]}) "
                            f"and weight (out_features, in_features))")
+    if (weight.ndim == 2 and input.ndim >= 2 and weight.dtype is input.dtype
+            and (bias is None or (bias.ndim == 1 and bias.dtype is input.dtype
+                                  and bias.shape[0] == weight.shape[0]))):
+        return _nn.Linear.apply(input, weight, bias)  # the common case: one graph node
     out = input @ (weight.mT if weight.ndim == 2 else weight)
     if bias is not None:
         out = out + bias
@@ -590,7 +594,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: target size {target.shape} must be the same as input size "
                          f"{input.shape}")
-    if input.numel() and (input.min().item() < 0 or input.max().item() > 1):
+    b = input.backend  # the range check reads the arrays directly: no graph nodes
+    if input.numel() and (b.item(b.min(input.data)) < 0 or b.item(b.max(input.data)) > 1):
         raise RuntimeError(f"{op}: all elements of input should be between 0 and 1 (did you "
                            f"mean binary_cross_entropy_with_logits?)")
     loss = _nn.BinaryCrossEntropy.apply(input, _as_float_target(target, input))
@@ -672,13 +677,16 @@ def _check_class_target(target: Tensor, c: int, ignore_index: int, input, op: st
                            f"{target.dtype} of shape {target.shape} (for class "
                            f"probabilities give a float target of the input's shape "
                            f"{input.shape})")
-    if target.numel():
-        bad = (target != ignore_index) & ((target < 0) | (target >= c))
-        if bad.any().item():
-            value = int(target[bad].reshape(-1)[0].item())
-            raise IndexError(f"{op}: target {value} is out of bounds for {c} classes (input "
-                             f"of shape {input.shape}); valid targets are 0..{c - 1} or "
-                             f"ignore_index={ignore_index}")
+    if not target.numel():
+        return
+    b, t = target.backend, target.data  # checked on the arrays: no graph nodes per step
+    bad = b.logical_and(b.not_equal(t, ignore_index),
+                        b.logical_or(b.less(t, 0), b.greater_equal(t, c)))
+    if b.item(b.any(bad)):
+        value = int(b.to_numpy(t)[b.to_numpy(bad)].reshape(-1)[0])
+        raise IndexError(f"{op}: target {value} is out of bounds for {c} classes (input "
+                         f"of shape {input.shape}); valid targets are 0..{c - 1} or "
+                         f"ignore_index={ignore_index}")
 
 
 def _check_class_weight(weight, c: int, op: str) -> None:
@@ -728,9 +736,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
 
 def _counted_weight(target: Tensor, weight, ignore_index: int, like: Tensor) -> Tensor:
     """Σ over the counted samples of their class weight (their number without weights)."""
+    b = target.backend
+    if weight is None:  # a count: computed on the arrays (no graph nodes)
+        count = b.sum(b.not_equal(target.data, ignore_index))
+        return Tensor._make(b.astype(count, like.dtype), b)
     valid = (target != ignore_index).to(like.dtype)
-    if weight is None:
-        return valid.sum()
     safe = where(target != ignore_index, target, 0)
     return (weight.detach()[safe] * valid).sum()
 

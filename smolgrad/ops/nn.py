@@ -1,4 +1,5 @@
-"""Fused neural-network ops: cross-entropy, normalisation, GELU, softplus, binary CE.
+"""Fused neural-network ops: linear, cross-entropy, normalisation, GELU, softplus,
+binary CE.
 
 Each could be written as a composition of smaller ops (and its gradient would then come
 for free); they get their own `Function` because one forward/backward pair is faster,
@@ -19,6 +20,72 @@ import math
 from ..engine import Function, Tensor, is_grad_enabled
 from .elementwise import erf, exp, log, rsqrt, sigmoid, tanh
 from .reduce import log_softmax
+
+# ---------------------------------------------------------------------------------------
+# Linear layer: y = x Wᵀ + b as one node
+# ---------------------------------------------------------------------------------------
+
+
+class Linear(Function):
+    """y = x Wᵀ + b      x (*, in), W (out, in), b (out,) or None  ->  y (*, out)
+
+        dL/dx = G W             dL/dW = Gᵀ x             dL/db = Σ G
+    with G = dL/dy (*, out), and the batch axes (*) flattened into one for Gᵀ x and Σ G.
+
+    The composite `x @ W.mT + b` records three nodes (transpose, matmul, add) and its
+    backward runs about twice as many ops (the transposes again, and the sum over the
+    broadcast bias done by the engine); for the small layers of an MLP that Python
+    overhead is most of the time, so a layer is one node here.
+
+    The batch axes are flattened before multiplying: one 2-D product goes to BLAS in one
+    call, while NumPy's matmul of a (B, T, in) stack with the transposed weight loops over
+    the stack without BLAS (several times slower for the layers of a small GPT).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        b = ctx.backend
+        ctx.save_for_backward(x, weight)
+        x2 = b.reshape(x.data, (-1, x.data.shape[-1]))                          # (M, in)
+        y = b.matmul(x2, b.transpose(weight.data))                               # (M, out)
+        if bias is not None:
+            y = b.add(y, bias.data)
+        return b.reshape(y, tuple(x.data.shape[:-1]) + (weight.data.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        if not is_grad_enabled():  # the usual case: the same math on the arrays, no nodes
+            return Linear._backward_arrays(ctx.backend, grad, x, weight, need_x, need_w,
+                                           need_b)
+        g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])      # (M, out)
+        gx = gw = gb = None
+        if need_x:
+            gx = (g2 @ weight).reshape(x.shape)
+        if need_w:
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])               # (M, in)
+            gw = g2.mT @ x2
+        if need_b:
+            gb = g2.sum(0)
+        return gx, gw, gb
+
+    @staticmethod
+    def _backward_arrays(b, grad, x, weight, need_x, need_w, need_b) -> tuple:
+        """`backward` when it is not being recorded: G W, Gᵀ x and Σ G straight on arrays."""
+        g = grad.data
+        g2 = b.reshape(g, (-1, g.shape[-1]))                                    # (M, out)
+        gx = None
+        if need_x:
+            gx = Tensor._make(b.reshape(b.matmul(g2, weight.data), x.data.shape), b)
+        gw = gb = None
+        if need_w:
+            x2 = b.reshape(x.data, (-1, x.data.shape[-1]))                      # (M, in)
+            gw = Tensor._make(b.matmul(b.transpose(g2), x2), b)
+        if need_b:
+            gb = Tensor._make(b.sum(g2, axis=0), b)
+        return gx, gw, gb
+
 
 # ---------------------------------------------------------------------------------------
 # Cross-entropy with class indices: log-softmax and the negative log-likelihood in one op
@@ -72,23 +139,35 @@ class CrossEntropy(Function):
         target, _, weight, label_smoothing = ctx.inputs[1:]
         b = ctx.backend
         m, c = logits.shape
-        if is_grad_enabled():  # recording the backward: keep logp's dependence on z
-            logp = log_softmax(logits, -1)
-        else:
-            logp = Tensor._make(ctx.logp, b)
+        rows = b.arange(0, m, 1, target.dtype)
+        w_picked = b.multiply(ctx.w_t, 1.0 - label_smoothing)  # the one-hot part of q
+        if not is_grad_enabled():  # the usual case: the same math on the arrays, no nodes
+            dense = b.multiply(b.exp(ctx.logp), b.reshape(ctx.mass, (m, 1)))
+            if label_smoothing > 0:
+                dense = b.subtract(dense, CrossEntropy._smoothing(ctx, logits, weight, m, c))
+            out = b.index_add(b.multiply(b.reshape(grad.data, (m, 1)), dense),
+                              (rows, target.data), b.negative(b.multiply(grad.data, w_picked)))
+            return Tensor._make(b.astype(out, logits.dtype), b), None, None, None, None
+        logp = log_softmax(logits, -1)  # recording: keep logp's dependence on z
         mass = Tensor._make(b.reshape(ctx.mass, (m, 1)), b)
         g = grad.unsqueeze(-1)
         dense = exp(logp) * mass
         if label_smoothing > 0:
-            w = 1.0 if weight is None else weight.data
-            spread = b.multiply(b.reshape(ctx.valid, (m, 1)),
-                                b.multiply(b.ones((1, c), logits.dtype), w))
-            dense = dense - Tensor._make(b.multiply(spread, label_smoothing / c), b)
+            dense = dense - Tensor._make(CrossEntropy._smoothing(ctx, logits, weight, m, c), b)
         grad_logits = g * dense
-        rows = Tensor._make(b.arange(0, m, 1, target.dtype), b)
-        picked = grad * Tensor._make(b.multiply(ctx.w_t, 1.0 - label_smoothing), b)
-        grad_logits = grad_logits.index_put((rows, target), -picked, accumulate=True)
+        picked = grad * Tensor._make(w_picked, b)
+        grad_logits = grad_logits.index_put((Tensor._make(rows, b), target), -picked,
+                                            accumulate=True)
         return grad_logits, None, None, None, None
+
+    @staticmethod
+    def _smoothing(ctx, logits: Tensor, weight, m: int, c: int):
+        """The label-smoothing part of q, (ε / C) · vᵢ · w_c, as an (M, C) array."""
+        b = ctx.backend
+        w = 1.0 if weight is None else weight.data
+        spread = b.multiply(b.reshape(ctx.valid, (m, 1)),
+                            b.multiply(b.ones((1, c), logits.dtype), w))
+        return b.multiply(spread, ctx.inputs[4] / c)
 
 
 def cross_entropy_per_sample(logits: Tensor, target: Tensor, weight: Tensor | None,
@@ -236,7 +315,13 @@ class BinaryCrossEntropy(Function):
     def backward(ctx, grad):
         x, t = ctx.saved_tensors
         gx = gt = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and not is_grad_enabled():  # the usual case: one node
+            b = ctx.backend
+            xd = x.data
+            slope = b.divide(b.subtract(xd, t.data),
+                             b.maximum(b.multiply(xd, b.subtract(1, xd)), 1e-12))
+            gx = grad * Tensor._make(b.astype(slope, x.dtype), b)
+        elif ctx.needs_input_grad[0]:  # recording: the same formula, differentiable
             gx = grad * (x - t) / (x * (1 - x)).clamp(min=1e-12)
         if ctx.needs_input_grad[1]:
             gt = grad * (log(1 - x).clamp(min=-100.0) - log(x).clamp(min=-100.0))
