@@ -15,6 +15,8 @@ MATMUL_SHAPES = [
     ((4,), (4, 5)),          # vector @ matrix
     ((3, 4), (4,)),          # matrix @ vector
     ((2, 3, 4), (4, 5)),
+    ((2, 1, 3, 4), (4, 5)),  # rows times one matrix: computed as one 2-D product
+    ((2, 0, 4), (4, 3)),
     ((3, 4), (2, 4, 5)),
     ((2, 1, 3, 4), (5, 4, 2)),
     ((4,), (2, 4, 5)),       # 1-D with a batch

@@ -14,16 +14,31 @@ class Matmul(Function):
 
     1-D operands act as a row (X) or a column (Y) vector and lose that axis in Z; batch
     axes broadcast, and the engine sums the gradients back over them.
+
+    The common case of a batch of rows times one matrix, (..., K) @ (K, N) as in a linear
+    layer, is computed as one (rows, K) @ (K, N) product, in forward and for dL/dY: one
+    large BLAS call instead of one per batch element, and no broadcast copy of Y (which
+    CuPy's batched matmul would make).
     """
 
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return ctx.backend.matmul(x.data, y.data)
+        b = ctx.backend
+        if y.ndim == 2 and x.ndim > 2:
+            rows = b.reshape(x.data, (-1, x.shape[-1]))
+            return b.reshape(b.matmul(rows, y.data), x.shape[:-1] + (y.shape[-1],))
+        return b.matmul(x.data, y.data)
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
+        if y.ndim == 2 and x.ndim > 2:  # rows of X times one matrix Y: see the docstring
+            gx = grad @ y.mT if ctx.needs_input_grad[0] else None
+            gy = None
+            if ctx.needs_input_grad[1]:
+                gy = x.reshape(-1, x.shape[-1]).mT @ grad.reshape(-1, grad.shape[-1])
+            return gx, gy
         x2 = x.unsqueeze(0) if x.ndim == 1 else x
         y2 = y.unsqueeze(-1) if y.ndim == 1 else y
         g2 = grad
