@@ -79,7 +79,7 @@ def test_broadcast_add_reports_summed_axes(device):
 def test_matmul_step_with_batch_broadcast(device):
     rng = np.random.default_rng(2)
     x, tx = _pair(rng, (2, 3, 4), device)
-    w, tw = _pair(rng, (4, 5), device)
+    w, tw = _pair(rng, (1, 4, 5), device)  # a batch of one matrix, broadcast over x's batch
     g, tg = _pair(rng, (2, 3, 5), device, grad=False)
     loss = ((x @ w) * g).sum()
     ex = explain_backward(loss, params={"x": x, "w": w})
@@ -94,6 +94,7 @@ def test_matmul_step_with_batch_broadcast(device):
     gx, gw = mm.inputs
     assert gx.summed_axes == () and gx.raw_grad_shape == (2, 3, 4)
     assert gw.raw_grad_shape == (2, 4, 5) and gw.summed_axes == (0,)  # batch axis summed
+    assert gw.shape == (1, 4, 5)
     _assert_summary(gx.grad, tx.grad, "gradient of x")
     _assert_summary(gw.grad, tw.grad, "gradient of w")
     leaves = {leaf.name: leaf for leaf in ex.leaves}
