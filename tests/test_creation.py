@@ -305,3 +305,18 @@ def _has_float64(device: str) -> bool:
     from smolgrad.backends import get_backend
 
     return get_backend(device).has_float64
+
+
+def test_random_factories_follow_a_generator(device):
+    for fn, args in ((sg.rand, (3, 4)), (sg.randn, (5,))):
+        a = fn(*args, device=device, generator=sg.Generator().manual_seed(7))
+        b = fn(*args, device=device, generator=sg.Generator().manual_seed(7))
+        c = fn(*args, device=device, generator=sg.Generator().manual_seed(8))
+        assert a.shape == tuple(args) and a.tolist() == b.tolist() != c.tolist()
+    g1, g2 = sg.Generator().manual_seed(3), sg.Generator().manual_seed(3)
+    assert sg.randint(0, 10, (20,), device=device, generator=g1).tolist() == \
+        sg.randint(0, 10, (20,), device=device, generator=g2).tolist()
+    perm = sg.randperm(10, device=device, generator=g1)
+    assert sorted(perm.tolist()) == list(range(10)) and perm.dtype is sg.int64
+    with pytest.raises(TypeError, match="sg.Generator"):
+        sg.rand(2, generator=object())

@@ -157,18 +157,41 @@ def _rng_backend(device):
     return b
 
 
+def _from_generator(generator, b, kind: str, shape, dtype, low=0, high=1):
+    """Draw with a user's `sg.Generator` (NumPy's PCG64 on the host), then move to `b`."""
+    rng = getattr(generator, "_rng", None)
+    if rng is None:
+        raise TypeError(f"{kind}: generator must be an sg.Generator, got "
+                        f"{type(generator).__name__}")
+    if kind == "rand":
+        values = rng.uniform(0.0, 1.0, shape)
+    elif kind == "randn":
+        values = rng.standard_normal(shape)
+    elif kind == "randint":
+        values = rng.integers(low, high, shape)
+    else:  # randperm
+        values = rng.permutation(high)
+    return b.asarray(values, dtype)
+
+
 def rand(*size, dtype=None, device=None, requires_grad: bool = False,
          generator=None) -> Tensor:
     """Uniform on [0, 1)."""
     b = _rng_backend(device)
-    return _finish(b.uniform(shape_arg(size), 0.0, 1.0, _dtype(dtype)), b, requires_grad)
+    shape, dtype = shape_arg(size), _dtype(dtype)
+    data = (b.uniform(shape, 0.0, 1.0, dtype) if generator is None else
+            _from_generator(generator, b, "rand", shape, dtype))
+    return _finish(data, b, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False,
           generator=None) -> Tensor:
     """Standard normal."""
     b = _rng_backend(device)
-    return _finish(b.normal(shape_arg(size), 0.0, 1.0, _dtype(dtype)), b, requires_grad)
+    shape, dtype = shape_arg(size), _dtype(dtype)
+    data = (b.normal(shape, 0.0, 1.0, dtype) if generator is None else
+            _from_generator(generator, b, "randn", shape, dtype))
+    return _finish(data, b, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
@@ -178,12 +201,19 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
     if low >= high:
         raise RuntimeError(f"randint: expects low < high, got low={low}, high={high}")
     b = _rng_backend(device)
-    return _finish(b.randint(low, high, tuple(size), _dtype(dtype, dt.int64)), b, False)
+    shape, dtype = tuple(size), _dtype(dtype, dt.int64)
+    data = (b.randint(low, high, shape, dtype) if generator is None else
+            _from_generator(generator, b, "randint", shape, dtype, low, high))
+    return _finish(data, b, False)
 
 
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    """A random permutation of 0 .. n-1."""
     b = _rng_backend(device)
-    return _finish(b.astype(b.permutation(n), _dtype(dtype, dt.int64)), b, False)
+    dtype = _dtype(dtype, dt.int64)
+    data = (b.astype(b.permutation(n), dtype) if generator is None else
+            _from_generator(generator, b, "randperm", (n,), dtype, high=n))
+    return _finish(data, b, False)
 
 
 def rand_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
