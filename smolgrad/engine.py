@@ -582,10 +582,9 @@ class Function:
         return out
 
     def _release(self) -> None:
-        """Free what backward needed (PyTorch frees saved tensors unless retain_graph)."""
-        self._saved = None
-        self._output_ref = None
-        self.inputs = ()
+        """Free what backward needed (PyTorch frees saved tensors unless retain_graph):
+        saved tensors, inputs, and anything else forward kept on ctx."""
+        self.__dict__.clear()
         self._freed = True
 
 
