@@ -442,3 +442,36 @@ def test_sdpa_is_grad_of_composition_double_backward():
     v = sg.tensor(rng.standard_normal((1, 3, 2)))
     assert sg.autograd.gradgradcheck(
         lambda a, b: F.scaled_dot_product_attention(a, b, v, is_causal=True), (q, k))
+
+
+def test_sdpa_dropout_node_matches_its_composite(device):
+    """The fused node with dropout equals the composite with the same dropout mask, in
+    values and in every gradient; and its double backward is exact (gradgradcheck)."""
+    from smolgrad.ops.attention import attention_weights
+
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((2, 5, 3), (2, 6, 3),
+                                                                   (2, 6, 4))]
+
+    def run(fused):
+        q, k, v = (sg.tensor(a, device=device, requires_grad=True) for a in arrays)
+        sg.manual_seed(11)
+        if fused:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, is_causal=True)
+        else:
+            keep = F.dropout(sg.ones(2, 5, 6, device=device), 0.3)
+            allowed = sg.ones(5, 6, dtype=sg.bool, device=device).tril()
+            out = (attention_weights(q, k, allowed, None, 1 / np.sqrt(3)) * keep) @ v
+        (out * out).sum().backward()
+        return [out] + [t.grad for t in (q, k, v)]
+
+    for a, b in zip(run(True), run(False)):
+        assert_close(a, b.detach(), atol=1e-5)
+    if device == "cpu":
+        q, k, v = (sg.tensor(a.astype(np.float64), requires_grad=True) for a in arrays)
+
+        def seeded(a, b, c):
+            sg.manual_seed(5)
+            return F.scaled_dot_product_attention(a, b, c, dropout_p=0.3)
+
+        assert sg.autograd.gradgradcheck(seeded, (q, k, v))

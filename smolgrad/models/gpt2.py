@@ -160,14 +160,14 @@ class CausalSelfAttention(nn.Module):
                 k = sg.cat([stored[0], k], dim=2)
                 v = sg.cat([stored[1], v], dim=2)
             kv_cache.layers[self.layer_idx] = (k, v)
-        scores = (q @ k.transpose(-2, -1)) * self.scale          # (B, H, T, past + T)
         # Query i sits at absolute position past + i; it may look at keys 0 .. past + i.
         key_pos = sg.arange(past + length, device=x.device)
         query_pos = sg.arange(past, past + length, device=x.device)
-        future = key_pos.unsqueeze(0) > query_pos.unsqueeze(1)   # (T, past + T), bool
-        scores = scores.masked_fill(future, float("-inf"))
-        weights = self.attn_dropout(F.softmax(scores, dim=-1))
-        y = weights @ v                                           # (B, H, T, D)
+        allowed = key_pos.unsqueeze(0) <= query_pos.unsqueeze(1)  # (T, past + T), bool
+        # softmax(q kᵀ · scale, masked) with dropout on the weights, then times v; one node
+        dropout_p = self.attn_dropout.p if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p,
+                                           scale=self.scale)     # (B, H, T, D)
         y = y.transpose(1, 2).reshape(batch, length, channels)
         return self.resid_dropout(self.c_proj(y))
 

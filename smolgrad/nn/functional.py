@@ -12,6 +12,7 @@ import math
 
 from .. import dtypes as dt
 from ..engine import Tensor, evaluate, no_grad
+from ..ops import attention as _attention
 from ..ops import conv as _conv
 from ..ops import elementwise as _elementwise
 from ..ops import movement as _movement
@@ -289,7 +290,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     combined with attn_mask when both are given). A query row with nothing to attend to
     gets all-zero weights, as PyTorch.
     scale defaults to 1 / √E. dropout_p > 0 drops attention weights (always, as PyTorch's
-    functional form). A composite of matmul and the fused softmax.
+    functional form). One node (smolgrad/ops/attention.py) that keeps only the weights for
+    backward; with a float mask that requires grad, the composite of its parts instead.
     """
     op = "scaled_dot_product_attention"
     for name, t in (("query", query), ("key", key), ("value", value)):
@@ -311,25 +313,25 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     length, source = query.shape[-2], key.shape[-2]
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = (query * scale) @ key.mT
+    allowed = bias = None
     if attn_mask is not None:
         _require_tensor(attn_mask, "attn_mask", op)
         if attn_mask.dtype is dt.bool_:
-            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
+            allowed = attn_mask
         else:
-            scores = scores + attn_mask.to(scores.dtype)
+            bias = attn_mask.to(query.dtype)
     if is_causal:  # combined with attn_mask when both are given, as PyTorch
         causal = ones(length, source, dtype=dt.bool_, device=query.device).tril()
-        scores = scores.masked_fill(causal.logical_not(), float("-inf"))
-    weights = _reduce.softmax(scores, -1)
-    if attn_mask is not None:
-        # a query that may attend to nothing gets zero weights (PyTorch), not 0/0 = NaN
-        # (a causal mask alone always leaves key 0 visible)
-        dead = (scores.detach() == float("-inf")).all(dim=-1, keepdim=True)
-        weights = where(dead, 0.0, weights)
+        allowed = causal if allowed is None else allowed & causal
+    keep = None
     if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p, training=True)
-    return weights @ value
+        shape = query.shape[:-1] + (source,)
+        keep = dropout(ones(shape, dtype=query.dtype, device=query.device), dropout_p)
+    if bias is not None and bias.requires_grad:  # the node gives no gradient to a mask
+        weights = _attention.attention_weights(query, key, allowed, bias, scale)
+        return (weights if keep is None else weights * keep) @ value
+    return _attention.ScaledDotProductAttention.apply(query, key, value, allowed, bias,
+                                                      scale, keep)
 
 
 # ---------------------------------------------------------------------------------------
