@@ -284,7 +284,7 @@ def _gpt_module(lib, vocab, d, heads, layers, block):
 
         def forward(self, idx):
             t = idx.shape[1]
-            x = self.tok(idx) + self.pos(lib.arange(t))
+            x = self.tok(idx) + self.pos(lib.arange(t, device=idx.device))
             for blk in self.blocks:
                 x = blk(x)
             return self.head(self.ln(x))
