@@ -28,7 +28,7 @@ from .ops.creation import (
 )
 from .ops.elementwise import (
     abs, add, cast, ceil, clamp, clamp_max, clamp_min, cos, div, divide, eq, erf, exp, expm1,
-    floor_divide,
+    allclose, equal, floor_divide, isclose,
     floor, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, logical_and, logical_not,
     logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, multiply, ne, neg,
     negative, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt,

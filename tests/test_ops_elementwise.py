@@ -430,3 +430,14 @@ def test_second_derivative_binary(device):
     thx, thy = torch.autograd.grad((tgx.sin() + tgy * tgx).sum(), [tx, ty])
     assert_close(hx, thx, atol=1e-4)
     assert_close(hy, thy, atol=1e-4)
+
+
+def test_isclose_allclose_equal_match_torch(device):
+    a = [1.0, 2.0, float("nan"), 1e-9]
+    b = [1.0 + 1e-6, 2.1, float("nan"), 0.0]
+    for kw in ({}, {"equal_nan": True}, {"rtol": 0.1}):
+        ours = sg.isclose(sg.tensor(a, device=device), sg.tensor(b, device=device), **kw)
+        assert ours.tolist() == torch.isclose(torch.tensor(a), torch.tensor(b), **kw).tolist()
+    x = sg.tensor([1.0, 2.0], device=device)
+    assert sg.allclose(x, x + 1e-7) and not sg.allclose(x, x + 1e-3)
+    assert x.allclose(x) and sg.equal(x, x) and not sg.equal(x, x[:1])

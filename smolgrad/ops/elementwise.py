@@ -932,6 +932,32 @@ def isfinite(input) -> Tensor:
     return logical_not(isnan(input) | isinf(input))
 
 
+@register("isclose")
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """|input - other| <= atol + rtol · |other|, elementwise (bool, not differentiable)."""
+    a, b = promote(input.detach(), other.detach() if isinstance(other, Tensor) else other,
+                   "isclose")
+    a, b = _floatify(a, b)
+    close = (a == b) | (abs(a - b) <= atol + rtol * abs(b))
+    if equal_nan:
+        close = close | (isnan(a) & isnan(b))
+    return close
+
+
+@register("allclose")
+def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """True when every element is close (see `isclose`)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
+@register("equal")
+def equal(input, other) -> bool:
+    """True when both have the same shape and the same values."""
+    return input.shape == other.shape and bool((input == other).all().item())
+
+
 # ---------------------------------------------------------------------------------------
 # In-place forms: x += y, x.mul_(y), ... (see Tensor._inplace for the version counter)
 # ---------------------------------------------------------------------------------------
