@@ -59,4 +59,4 @@ int = int32  # noqa: A001
 from . import nn, optim, utils  # noqa: E402
 from .io import load, save  # noqa: E402
 from .random import Generator  # noqa: E402
-from . import viz  # noqa: E402
+from . import cuda, viz  # noqa: E402

@@ -234,3 +234,8 @@ def test_gpu_alias_and_device_objects():
     d = sg.device("cuda:0")
     assert d.type == "cuda" and d == "cuda" and d != "cpu" and repr(d) == "device(type='cuda')"
     assert sg.ones(1).device == sg.device("cpu") and hash(sg.device("cpu")) == hash("cpu")
+
+
+def test_cuda_is_available_matches_the_backend():
+    assert sg.cuda.is_available() == sg.is_available("cuda")
+    assert sg.cuda.device_count() == (1 if sg.cuda.is_available() else 0)
