@@ -43,8 +43,8 @@ from .ops.movement import (
     unflatten, unsqueeze, vstack,
 )
 from .ops.reduce import (
-    all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, log_softmax, logsumexp,
-    max, mean, min, norm, prod, softmax, std, std_mean, sum, var, var_mean,
+    all, amax, amin, any, argmax, argmin, argsort, count_nonzero, cumsum, log_softmax, logsumexp,
+    max, mean, min, norm, prod, softmax, sort, std, std_mean, sum, topk, var, var_mean,
 )
 from . import autograd  # noqa: E402
 

@@ -347,3 +347,26 @@ def test_softmax_family_of_int_gives_float(device):
         out = getattr(x, name)(1)
         assert out.dtype is sg.float32
         assert_close(out, getattr(tx, name)(1))
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_sort(dim, descending, device):
+    check_op(lambda x: x.sort(dim=dim, descending=descending).values, (4, 5), device=device)
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    ours = sg.tensor(x, device=device).sort(dim=dim, descending=descending)
+    theirs = torch.tensor(x).sort(dim=dim, descending=descending)
+    assert ours.indices.tolist() == theirs.indices.tolist()
+    assert sg.tensor(x, device=device).argsort(dim=dim, descending=descending).tolist() == \
+        theirs.indices.tolist()
+
+
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk(largest, device):
+    check_op(lambda x: x.topk(2, dim=1, largest=largest).values, (3, 6), device=device)
+    x = np.random.default_rng(1).standard_normal((3, 6)).astype(np.float32)
+    ours = sg.topk(sg.tensor(x, device=device), 3, largest=largest)
+    theirs = torch.topk(torch.tensor(x), 3, largest=largest)
+    assert ours.indices.tolist() == theirs.indices.tolist()
+    with pytest.raises(RuntimeError, match=r"topk: k \(7\) is out of range"):
+        sg.topk(sg.tensor(x, device=device), 7)

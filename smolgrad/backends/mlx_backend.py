@@ -127,6 +127,9 @@ class MLXBackend(ScalarAxisReductions, NumpyBackend):
         out = mx.argmax(x, axis=scalar_axis(x, axis), keepdims=keepdims)
         return out.astype(mx.int64)  # MLX returns uint32 indices
 
+    def argsort(self, x, axis=-1):
+        return mx.argsort(x, axis=axis).astype(mx.int64)  # MLX returns uint32 indices
+
     def argmin(self, x, axis=None, keepdims=False):
         out = mx.argmin(x, axis=scalar_axis(x, axis), keepdims=keepdims)
         return out.astype(mx.int64)

@@ -133,6 +133,10 @@ class NumpyBackend:
     def round(self, x, decimals: int = 0):
         return self.xp.round(x, decimals)
 
+    def argsort(self, x, axis=-1):
+        """Indices that sort `x` along `axis`, ascending (int64; stable)."""
+        return self.xp.argsort(x, axis=axis, kind="stable")
+
     def mean(self, x, axis=None, keepdims=False):
         return self.xp.mean(x, axis=axis, keepdims=keepdims)
 

@@ -422,3 +422,52 @@ def any(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 def count_nonzero(input, dim=None) -> Tensor:
     return (input != 0).sum(dim=dim)
 
+
+
+# ---------------------------------------------------------------------------------------
+# Sorting: the order is found on the values (no gradient); the values are then gathered
+# with take_along_dim, whose gradient sends each incoming gradient back to where the
+# value came from.
+# ---------------------------------------------------------------------------------------
+
+
+class ArgSort(Function):
+    """Indices that sort x along an axis (int64), not differentiable."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x, axis, descending):
+        b = ctx.backend
+        keys = b.negative(x.data) if descending else x.data
+        return b.argsort(keys, axis=axis)
+
+
+@register("argsort")
+def argsort(input, dim: int = -1, descending: bool = False) -> Tensor:
+    if input.dtype is dt.bool_:
+        input = input.to(dt.int64)
+    return ArgSort.apply(input, normalize_dim(dim, input.ndim, "argsort"), descending)
+
+
+@register("sort")
+def sort(input, dim: int = -1, descending: bool = False):
+    """(values, indices) sorted along `dim`; values are differentiable."""
+    if input.ndim == 0:
+        return values_indices(input, Tensor._make(input.backend.zeros((), dt.int64),
+                                                  input.backend))
+    indices = argsort(input, dim, descending)
+    return values_indices(input.take_along_dim(indices, dim=dim), indices)
+
+
+@register("topk")
+def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    """(values, indices) of the k largest (or smallest) entries along `dim`."""
+    axis = normalize_dim(dim, input.ndim, "topk")
+    size = input.shape[axis] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {size} "
+                           f"(tensor of shape {input.shape})")
+    values, indices = sort(input, axis, descending=largest)
+    keep = (slice(None),) * axis + (slice(0, k),)
+    return values_indices(values[keep], indices[keep])
