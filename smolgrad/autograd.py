@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from . import dtypes as dt
 from . import engine
@@ -68,23 +69,109 @@ class Function(engine.Function):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         forward = cls.__dict__.get("forward")
-        if forward is None:
-            return
-        forward = forward.__func__ if isinstance(forward, staticmethod) else forward
+        if forward is not None:
+            forward = forward.__func__ if isinstance(forward, staticmethod) else forward
+            cls.forward = staticmethod(functools.partial(_quiet_forward, cls, forward))
+        backward = cls.__dict__.get("backward")
+        if backward is not None:
+            backward = backward.__func__ if isinstance(backward, staticmethod) else backward
+            cls.backward = staticmethod(functools.partial(_unpacking_backward, backward))
 
-        @functools.wraps(forward)
-        def quiet_forward(ctx, *args, **kw):
-            with no_grad():
-                out = forward(ctx, *args, **kw)
-            if not isinstance(out, Tensor):
-                raise TypeError(f"{cls.__name__}.forward must return one Tensor, got "
-                                f"{type(out).__name__}")
-            return out
-
-        cls.forward = staticmethod(quiet_forward)
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run forward (one node in the graph); returns a Tensor, or a tuple of Tensors
+        when forward returned several."""
+        holder = []
+        packed = super().apply(*args, _ctx_holder=holder, **kwargs)
+        ctx = holder[0] if holder else None
+        layout = getattr(ctx, "_outputs_layout", None)
+        if layout is None:
+            return packed
+        return tuple(_unpack_output(packed, entry) for entry in layout)
 
     def mark_non_differentiable(self, *tensors) -> None:
         """Accepted for compatibility; outputs of integer dtype never carry gradients."""
+
+
+def _quiet_forward(cls, forward, ctx, *args, _ctx_holder=None, **kw):
+    """A user's forward, run without recording (its inner ops are not graph nodes).
+
+    Several outputs are packed into one flat tensor (the node's single output); `apply`
+    hands back slices of it, so a gradient reaching any output flows into this node.
+    """
+    if _ctx_holder is not None:
+        _ctx_holder.append(ctx)
+    with no_grad():
+        out = forward(ctx, *args, **kw)
+    if isinstance(out, Tensor):
+        return out
+    if not isinstance(out, (tuple, list)) or not out or not all(
+            isinstance(o, Tensor) for o in out):
+        raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors, "
+                        f"got {type(out).__name__}")
+    floats = [o for o in out if o.dtype.is_floating_point]
+    packed_dtype = floats[0].dtype if floats else dt.get_default_dtype()
+    for o in floats[1:]:
+        packed_dtype = dt.promote_types(packed_dtype, o.dtype)
+    layout, pieces, offset = [], [], 0
+    for o in out:
+        if o.dtype.is_floating_point:
+            layout.append((offset, o.shape, o.dtype, None))
+            pieces.append(o.reshape(-1).to(packed_dtype))
+            offset += o.numel()
+        else:  # integer/bool outputs carry no gradient: returned as they are
+            layout.append((None, o.shape, o.dtype, o.detach()))
+    ctx._outputs_layout = layout
+    ctx._packed_dtype = packed_dtype
+    backend = out[0].backend
+    if not pieces:
+        return Tensor._make(backend.zeros((0,), packed_dtype), backend)
+    return Tensor._make(backend.concatenate([p.data for p in pieces]), backend)
+
+
+def _unpack_output(packed: Tensor, entry) -> Tensor:
+    offset, shape, dtype, plain = entry
+    if plain is not None:
+        return plain
+    n = math.prod(shape)
+    return packed[offset:offset + n].reshape(shape).to(dtype)
+
+
+def _unpacking_backward(backward, ctx, grad):
+    """Call a user's backward with one gradient per forward output (split from the packed
+    gradient when forward returned several; None for integer outputs)."""
+    layout = getattr(ctx, "_outputs_layout", None)
+    if layout is None:
+        return backward(ctx, grad)
+    grads = []
+    for offset, shape, dtype, plain in layout:
+        if plain is not None:
+            grads.append(None)
+        else:
+            grads.append(grad[offset:offset + math.prod(shape)].reshape(shape).to(dtype))
+    return backward(ctx, *grads)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
+             inputs=None) -> None:
+    """Accumulate the gradients of `tensors` into the leaves' `.grad` (sum over tensors)."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    gs = []
+    for t, g in zip(tensors, grad_tensors):
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
+                                   f"outputs, but a tensor has shape {t.shape}; pass "
+                                   f"grad_tensors")
+            g = Tensor._make(t.backend.ones(t.data.shape, t.dtype), t.backend)
+        gs.append(g)
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    run_backward(tensors, gs, retain_graph, create_graph, inputs=inputs, accumulate=True)
 
 
 def _numerical_jacobian(fn, inputs, i, eps):
@@ -112,6 +199,17 @@ def _eval(fn, inputs, i, value):
     return [o.detach().numpy().astype("float64").copy() for o in outs]
 
 
+def _as_float64(t, j: int):
+    """Differentiable float inputs are checked in float64 (a float64 copy of a float32 one)."""
+    if not (isinstance(t, Tensor) and t.requires_grad) or t.dtype is dt.float64:
+        return t
+    if not t.backend.has_float64:
+        raise ValueError(f"gradcheck: input {j} has dtype {t.dtype.name} and device "
+                         f"'{t.device}' has no float64 for finite differences; run the check "
+                         f"on cpu")
+    return t.detach().to(dt.float64).requires_grad_(True)
+
+
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
               raise_exception: bool = True, **_ignored) -> bool:
     """Compare the analytic Jacobian with central finite differences, in float64.
@@ -121,9 +219,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     import numpy as np
 
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    for j, t in enumerate(inputs):
-        if isinstance(t, Tensor) and t.requires_grad and t.dtype is not dt.float64:
-            raise ValueError(f"gradcheck: input {j} has dtype {t.dtype}; use float64 inputs")
+    inputs = tuple(_as_float64(t, j) for j, t in enumerate(inputs))
     outs = fn(*inputs)
     outs = (outs,) if isinstance(outs, Tensor) else tuple(outs)
     for i, x in enumerate(inputs):
@@ -183,4 +279,4 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
                      raise_exception=raise_exception)
 
 
-__all__ = ["Function", "grad", "gradcheck", "gradgradcheck"]
+__all__ = ["Function", "backward", "grad", "gradcheck", "gradgradcheck"]

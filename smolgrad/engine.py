@@ -69,13 +69,32 @@ class _GradModeContext:
         return ()
 
 
-class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's spelling
-    """Run without recording the graph: `with sg.no_grad(): ...` or `@sg.no_grad()`."""
+class _NoArgGradModeContext(_GradModeContext):
+    """no_grad / enable_grad take no arguments, so (as in PyTorch) they also decorate bare:
+    `@sg.no_grad` as well as `@sg.no_grad()`."""
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}() takes no arguments (got "
+                            f"{type(fn).__name__}); use it as `with sg.{cls.__name__}():` or "
+                            f"as a decorator")
+        return self(fn)  # used as `@sg.no_grad` on a function: return the wrapped function
+
+    def __init__(self, fn=None):
+        pass
+
+
+class no_grad(_NoArgGradModeContext):  # noqa: N801 - PyTorch's spelling
+    """Run without recording the graph: `with sg.no_grad(): ...`, `@sg.no_grad()` or
+    `@sg.no_grad`."""
 
     mode = False
 
 
-class enable_grad(_GradModeContext):  # noqa: N801
+class enable_grad(_NoArgGradModeContext):  # noqa: N801
     """Record the graph again inside a `no_grad` region."""
 
     mode = True
@@ -180,7 +199,14 @@ class Tensor:
         return device(self.backend.device)
 
     def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[dim]
+        if dim is None:
+            return self.shape
+        n = self.ndim
+        if not -n <= dim < n:
+            raise IndexError(f"size: dimension out of range (expected to be in range of "
+                             f"[{-n}, {n - 1}], but got {dim}) for a tensor of shape "
+                             f"{self.shape}")
+        return self.shape[dim]
 
     def numel(self) -> int:
         return math.prod(self.data.shape)
@@ -234,6 +260,10 @@ class Tensor:
             if value.backend is not self.backend:
                 raise RuntimeError(f"assigned grad is on device '{value.device}', but the "
                                    f"tensor is on '{self.device}'")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"assigned grad has dtype {value.dtype.name}, but the "
+                                   f"tensor has dtype {self.dtype.name}; convert it with "
+                                   f".to({self.dtype.name}) first")
         self._grad = value
 
     def retain_grad(self) -> None:

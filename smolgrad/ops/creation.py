@@ -24,6 +24,17 @@ def _finish(data, backend, requires_grad: bool) -> Tensor:
     return t
 
 
+def _size(size: tuple, kw: dict, op: str) -> tuple:
+    """The shape from varargs, one tuple, or PyTorch's `size=` keyword."""
+    if "size" in kw:
+        if size:
+            raise TypeError(f"{op}: give the size either positionally or as size=, not both")
+        size = (kw.pop("size"),)
+    if kw:
+        raise TypeError(f"{op}() got an unexpected keyword argument '{next(iter(kw))}'")
+    return shape_arg(size)
+
+
 def _dtype(dtype, default=None):
     return dt.as_dtype(dtype) if dtype is not None else (default or dt.get_default_dtype())
 
@@ -50,24 +61,30 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 def from_numpy(array) -> Tensor:
     """A CPU tensor with the array's values and dtype (any strides, any supported dtype)."""
+    if not hasattr(array, "__array_interface__") or not hasattr(array, "dtype"):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}; "
+                        f"use sg.tensor(data) for lists and numbers")
     backend = get_backend("cpu")
     dtype = dt.as_dtype(array.dtype.name)  # the name ignores byte order ('>f4' -> float32)
-    return Tensor._make(backend.asarray(backend.contiguous(array), dtype), backend)
+    data = backend.asarray(backend.contiguous(array), dtype)
+    if tuple(data.shape) != tuple(array.shape):  # contiguous() makes a 0-d array 1-d
+        data = backend.reshape(data, tuple(array.shape))
+    return Tensor._make(data, backend)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     b = get_backend(device)
-    return _finish(b.zeros(shape_arg(size), _dtype(dtype)), b, requires_grad)
+    return _finish(b.zeros(_size(size, kw, "zeros"), _dtype(dtype)), b, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     b = get_backend(device)
-    return _finish(b.ones(shape_arg(size), _dtype(dtype)), b, requires_grad)
+    return _finish(b.ones(_size(size, kw, "ones"), _dtype(dtype)), b, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     b = get_backend(device)
-    return _finish(b.zeros(shape_arg(size), _dtype(dtype)), b, requires_grad)
+    return _finish(b.zeros(_size(size, kw, "empty"), _dtype(dtype)), b, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -109,11 +126,12 @@ def full_like(input, fill_value, dtype=None, device=None,
                 requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None,
+def arange(start=0, end=None, step=1, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """[start, end) in steps; int64 for integer arguments, the default float otherwise."""
     if end is None:
         start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (end - start) * step < 0:
@@ -149,6 +167,12 @@ def manual_seed(seed: int) -> None:
         b.seed(_seed)
 
 
+def _check_float(op: str, dtype) -> None:
+    if not dtype.is_floating_point:
+        raise TypeError(f"{op}: draws floating point numbers, got dtype={dtype.name}; use "
+                        f"randint for integers")
+
+
 def _rng_backend(device):
     b = get_backend(device)
     if _seed is not None and not getattr(b, "_seeded", False):
@@ -175,27 +199,32 @@ def _from_generator(generator, b, kind: str, shape, dtype, low=0, high=1):
 
 
 def rand(*size, dtype=None, device=None, requires_grad: bool = False,
-         generator=None) -> Tensor:
+         generator=None, **kw) -> Tensor:
     """Uniform on [0, 1)."""
     b = _rng_backend(device)
-    shape, dtype = shape_arg(size), _dtype(dtype)
+    shape, dtype = _size(size, kw, "rand"), _dtype(dtype)
+    _check_float("rand", dtype)
     data = (b.uniform(shape, 0.0, 1.0, dtype) if generator is None else
             _from_generator(generator, b, "rand", shape, dtype))
     return _finish(data, b, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False,
-          generator=None) -> Tensor:
+          generator=None, **kw) -> Tensor:
     """Standard normal."""
     b = _rng_backend(device)
-    shape, dtype = shape_arg(size), _dtype(dtype)
+    shape, dtype = _size(size, kw, "randn"), _dtype(dtype)
+    _check_float("randn", dtype)
     data = (b.normal(shape, 0.0, 1.0, dtype) if generator is None else
             _from_generator(generator, b, "randn", shape, dtype))
     return _finish(data, b, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
-    """Integers in [low, high)."""
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers in [low, high): `randint(low, high, size)` or `randint(high, size)`."""
+    if isinstance(high, (tuple, list)) and size == ():  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if low >= high:
@@ -204,7 +233,7 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
     shape, dtype = tuple(size), _dtype(dtype, dt.int64)
     data = (b.randint(low, high, shape, dtype) if generator is None else
             _from_generator(generator, b, "randint", shape, dtype, low, high))
-    return _finish(data, b, False)
+    return _finish(data, b, requires_grad)
 
 
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
