@@ -219,6 +219,14 @@ def main(argv=None) -> int:
     if epochs < 1 or args.batch_size < 1:
         raise SystemExit(f"demo: --epochs ({epochs}) and --batch-size ({args.batch_size}) "
                          f"must be at least 1")
+    if args.device is not None:
+        try:
+            sg.device(args.device)
+        except ValueError as err:
+            raise SystemExit(f"demo: --device {args.device!r}: {err}") from None
+        if not sg.is_available(args.device):
+            raise SystemExit(f"demo: --device {args.device!r} is not available on this "
+                             f"machine (its library or hardware is missing); try --device cpu")
     run_demo(epochs=epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
              out=args.out, seed=args.seed, train_limit=480 if args.quick else None,
              progress=not args.no_progress)

@@ -82,7 +82,12 @@ def _param_names(params, who: str) -> tuple:
 
 
 def _as_roots(outputs, who: str) -> list:
-    roots = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if isinstance(outputs, Tensor):
+        roots = [outputs]
+    elif isinstance(outputs, (list, tuple)):
+        roots = list(outputs)
+    else:
+        roots = []
     if not roots or not all(isinstance(r, Tensor) for r in roots):
         raise TypeError(f"{who}: expected a Tensor (or a list of Tensors), got "
                         f"{type(outputs).__name__}")

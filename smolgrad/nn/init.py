@@ -74,13 +74,15 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with U(a, b)."""
-    u = rand(tensor.shape, dtype=_sample_dtype(tensor), device=tensor.device)
+    u = rand(tensor.shape, dtype=_sample_dtype(tensor), device=tensor.device,
+             generator=generator)
     return _fill(tensor, u * (b - a) + a)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with N(mean, std**2)."""
-    n = randn(tensor.shape, dtype=_sample_dtype(tensor), device=tensor.device)
+    n = randn(tensor.shape, dtype=_sample_dtype(tensor), device=tensor.device,
+              generator=generator)
     return _fill(tensor, n * std + mean)
 
 
@@ -95,12 +97,14 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if a >= b:
         raise ValueError(f"trunc_normal_: a ({a}) must be less than b ({b})")
     dtype = _sample_dtype(tensor)
-    values = randn(tensor.shape, dtype=dtype, device=tensor.device) * std + mean
+    values = randn(tensor.shape, dtype=dtype, device=tensor.device,
+                   generator=generator) * std + mean
     for _ in range(100):
         outside = (values < a) | (values > b)
         if not outside.any().item():
             break
-        redraw = randn(tensor.shape, dtype=dtype, device=tensor.device) * std + mean
+        redraw = randn(tensor.shape, dtype=dtype, device=tensor.device,
+                   generator=generator) * std + mean
         values = where(outside, redraw, values)
     return _fill(tensor, values.clamp(a, b))
 
@@ -131,12 +135,13 @@ def eye_(tensor: Tensor) -> Tensor:
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator=generator)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)),
+                   generator=generator)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
@@ -146,7 +151,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator=generator)
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
@@ -154,7 +159,8 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     if 0 in tensor.shape:
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
-    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator=generator)
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
@@ -173,7 +179,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     cols = tensor.numel() // rows
     # QR on the CPU (not every backend has it; initialisation is not a hot path)
     cpu = get_backend("cpu")
-    flat = randn(rows, cols, dtype=_sample_dtype(tensor), device=tensor.device).cpu()
+    flat = randn(rows, cols, dtype=_sample_dtype(tensor), device=tensor.device,
+                 generator=generator).cpu()
     if rows < cols:
         flat = flat.t()
     q, r = cpu.qr(flat.data)

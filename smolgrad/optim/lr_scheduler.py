@@ -23,6 +23,7 @@ Semantics shared by all schedulers (PyTorch's):
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
@@ -169,6 +170,9 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) or step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive number, but got "
+                             f"{step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -311,6 +315,9 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
                  last_epoch: int = -1):
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Real) or T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive number, but got "
+                             f"{T_max!r}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
