@@ -131,19 +131,20 @@ def test_init_generator_makes_draws_reproducible(name, device):
 # ---------------------------------------------------------------- optim and schedulers
 
 
-def _train(lib, make_opt, make_sched=None, steps=8):
+def _train(lib, make_opt, make_sched=None, steps=8, device=None):
+    kw = {} if lib is torch else {"device": device}
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((4, 3)).astype(np.float32)
     b0 = rng.standard_normal(4).astype(np.float32)
     x = rng.standard_normal((8, 3)).astype(np.float32)
-    w = lib.tensor(w0, requires_grad=True)
-    b = lib.tensor(b0, requires_grad=True)
+    w = lib.tensor(w0, requires_grad=True, **kw)
+    b = lib.tensor(b0, requires_grad=True, **kw)
     opt = make_opt(lib, w, b)
     sched = make_sched(lib, opt) if make_sched else None
     lrs = []
     for _ in range(steps):
         opt.zero_grad()
-        ((lib.tensor(x) @ w.T + b) ** 2).mean().backward()
+        ((lib.tensor(x, **kw) @ w.T + b) ** 2).mean().backward()
         opt.step()
         if sched is not None:
             sched.step()
@@ -167,9 +168,9 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_optimizer_steps_match_torch(name):
+def test_optimizer_steps_match_torch(name, device):
     tw, tb, _ = _train(torch, OPTIMIZERS[name])
-    sw, sb, _ = _train(sg, OPTIMIZERS[name])
+    sw, sb, _ = _train(sg, OPTIMIZERS[name], device=device)
     np.testing.assert_allclose(sw, tw, atol=1e-5)
     np.testing.assert_allclose(sb, tb, atol=1e-5)
 
@@ -346,3 +347,16 @@ def test_distributed_world_of_one(device):
         assert list(sampler) == [1, 4, 7, 0]
     finally:
         dist.destroy_process_group()
+
+
+
+def test_optimizer_load_state_dict_checks_buffer_shapes(device):
+    p = sg.ones(3, device=device, requires_grad=True)
+    source = sg.optim.Adam([p], lr=0.1)
+    p.grad = sg.ones(3, device=device)
+    source.step()
+    q = sg.ones(4, device=device, requires_grad=True)
+    target = sg.optim.Adam([q], lr=0.1)
+    with pytest.raises(ValueError, match=r"Adam.*exp_avg.*\(3,\).*\(4,\)"):
+        target.load_state_dict(source.state_dict())
+    assert target.state_dict()["state"] == {}  # nothing half-loaded

@@ -212,6 +212,15 @@ class Optimizer:
             if p is None:
                 continue  # PyTorch also ignores state of unknown parameters
             new_state[p] = {k: _cast_like(k, v, p) for k, v in values.items()}
+            for key, value in new_state[p].items():
+                # every per-parameter buffer (momentum, exp_avg, ...) has the parameter's shape
+                if (isinstance(value, Tensor) and value.ndim > 0
+                        and tuple(value.shape) != tuple(p.shape)):
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: state "
+                                     f"'{key}' of parameter {index} has shape "
+                                     f"{tuple(value.shape)}, but the parameter has shape "
+                                     f"{tuple(p.shape)}; the state dict belongs to "
+                                     f"another model")
         new_groups = []
         for mine, saved in zip(self.param_groups, saved_groups):
             group = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
