@@ -329,6 +329,10 @@ class Tensor:
         old.grad_fn, old._requires_grad, old._version = (self.grad_fn, self._requires_grad,
                                                           self._version)
         result = fn(old, *args, **kwargs)
+        if not _can_cast(result.dtype, self.dtype):
+            raise RuntimeError(f"{op}: result type {result.dtype.name} can't be cast to the "
+                               f"desired output type {self.dtype.name} (an in-place op keeps "
+                               f"the tensor's dtype); use the out-of-place op")
         self._assign(result.data)
         if result.grad_fn is not None:
             self.grad_fn = result.grad_fn
@@ -353,6 +357,9 @@ class Tensor:
 
     def fill_(self, value) -> Tensor:
         self._check_inplace("fill_")
+        if self._requires_grad and _grad_mode.enabled:
+            # a non-leaf in a recorded graph: stays in it, the old value gets zero gradient
+            return self._inplace("fill_", _filled, value)
         self._assign(self.backend.full(self.data.shape, value, self.dtype))
         if self.grad_fn is not None and _grad_mode.enabled:
             self._forget_history()
@@ -396,6 +403,10 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self)))
 
+    def __contains__(self, element) -> bool:
+        """`v in t`: does any element equal v (PyTorch's meaning)?"""
+        return bool((self == element).any().item())
+
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise RuntimeError(f"bool: the truth value of a tensor with {self.numel()} "
@@ -436,6 +447,20 @@ class _HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def _filled(old: Tensor, value) -> Tensor:
+    """The out-of-place half of `fill_` on a recorded tensor: every element is `value`."""
+    everywhere = Tensor._make(old.backend.ones(old.data.shape, dt.bool_), old.backend)
+    return old.masked_fill(everywhere, value)
+
+
+def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
+    """PyTorch's rule for in-place results: no float into an integer/bool tensor, no
+    integer into a bool tensor."""
+    if src.is_floating_point and not dst.is_floating_point:
+        return False
+    return not (dst is dt.bool_ and src is not dt.bool_)
 
 
 def _copy_from(old: Tensor, src: Tensor) -> Tensor:
@@ -706,6 +731,9 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
                                "has no grad_fn (was it computed under no_grad, or from "
                                "tensors without requires_grad=True?)")
         g = g if isinstance(g, Tensor) else Tensor(g, dtype=r.dtype, device=r.device)
+        if g.backend is not r.backend:
+            raise RuntimeError(f"backward: gradient is on device '{g.device}', but the output "
+                               f"is on '{r.device}'; move it with .to('{r.device}')")
         if g.shape != r.shape:
             raise RuntimeError(f"backward: gradient has shape {g.shape}, but the output has "
                                f"shape {r.shape}")

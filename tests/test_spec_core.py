@@ -150,3 +150,79 @@ def test_from_numpy_zero_d_and_non_array():
     assert t.shape == () and t.dtype == sg.float64 and t.item() == 3.0
     with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
         sg.from_numpy([1, 2])
+
+
+# --------------------------------------------------------------------------------------
+# §3/§6/§7: op forms, misuse errors that name the op, type promotion
+# --------------------------------------------------------------------------------------
+
+
+def test_where_condition_only_contains_and_eq_none(device):
+    x = sg.tensor([[1.0, -2.0], [3.0, 0.0]], device=device)
+    tx = torch.tensor([[1.0, -2.0], [3.0, 0.0]])
+    for got, want in zip(sg.where(x > 0), torch.where(tx > 0)):
+        assert got.tolist() == want.tolist()
+    assert (3.0 in x) is True and (7.0 in x) is False
+    assert (x == None) is False and (x != None) is True  # noqa: E711 - the point of the test
+
+
+def test_neg_of_bool_names_the_op(device):
+    with pytest.raises(TypeError, match="neg: .*bool.*logical_not"):
+        -(sg.ones(2, device=device) > 0)
+
+
+def test_inplace_cannot_change_dtype(device):
+    x = sg.ones(2, dtype=sg.int64, device=device)
+    with pytest.raises(RuntimeError, match="add_: result type float32 .* int64"):
+        x += 1.5
+    assert x.tolist() == [1, 1]  # unchanged, not silently truncated
+
+
+def test_fill_on_non_leaf_keeps_it_in_the_graph(device):
+    x = sg.ones(3, requires_grad=True, device=device)
+    y = x * 2
+    y.zero_()
+    assert y.requires_grad and y.tolist() == [0.0, 0.0, 0.0]
+    (y * 3 + x).sum().backward()
+    tx = torch.ones(3, requires_grad=True)
+    ty = tx * 2
+    ty.zero_()
+    (ty * 3 + tx).sum().backward()
+    assert_close(x.grad, tx.grad)
+
+
+def test_backward_gradient_on_another_device():
+    if not sg.is_available("mlx"):
+        pytest.skip("needs a second device")
+    y = sg.ones(2, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="backward: gradient is on device 'mlx'.*'cpu'"):
+        y.backward(sg.ones(2, device="mlx"))
+
+
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda d: sg.zeros(-1, device=d), RuntimeError, r"zeros: negative dimension -1"),
+    (lambda d: sg.ones(2.5, device=d), TypeError, r"ones: sizes must be integers"),
+    (lambda d: sg.tensor(None, device=d), TypeError, r"tensor: could not infer dtype"),
+    (lambda d: sg.tensor([object()], device=d), (TypeError, RuntimeError),
+     r"tensor: could not convert"),
+    (lambda d: sg.cat(sg.ones(2, device=d)), TypeError, r"cat: expected a list or tuple"),
+    (lambda d: sg.stack([sg.ones(2, device=d), [1, 2]]), TypeError, r"stack: .*element 1"),
+    (lambda d: sg.outer(sg.ones(2, 2, device=d), sg.ones(3, device=d)), RuntimeError,
+     r"outer: expected 1-D .*\(2, 2\)"),
+    (lambda d: sg.ones(2, device=d) + None, TypeError, r"add: unsupported operand .*NoneType"),
+    (lambda d: sg.ones(2, 3, device=d) @ sg.ones(4, 5, device=d), RuntimeError,
+     r"matmul: .*\(2, 3\).*\(4, 5\)"),
+    (lambda d: sg.ones(2, device=d)[sg.tensor([0.5], device=d)], IndexError, r"index"),
+])
+def test_misuse_raises_a_clear_error(device, call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call(device)
+
+
+def test_numpy_scalars_promote_like_python_numbers(device):
+    f = sg.ones(2, device=device)
+    i = sg.ones(2, dtype=sg.int64, device=device)
+    assert (f * np.float64(2.0)).dtype == sg.float32  # np.float64 is a Python float
+    assert (i * np.float32(2.5)).dtype == sg.float32 and (i * np.float32(2.5)).tolist() == [2.5,
+                                                                                          2.5]
+    assert (np.int64(3) * f).dtype == sg.float32

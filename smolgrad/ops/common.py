@@ -24,8 +24,16 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple:
     return axes
 
 
-def shape_arg(size: tuple) -> tuple:
-    """Sizes given as varargs (2, 3) or as one tuple/list ((2, 3),)."""
+def shape_arg(size: tuple, op: str = "size", nonnegative: bool = False) -> tuple:
+    """Sizes given as varargs (2, 3) or as one tuple/list ((2, 3),), as ints (-1 allowed
+    unless `nonnegative`, as the size of a new tensor must be)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    return tuple(int(s) for s in size)
+    shape = []
+    for s in size:
+        if isinstance(s, float) or not hasattr(s, "__index__"):
+            raise TypeError(f"{op}: sizes must be integers, got {s!r} in {tuple(size)}")
+        if nonnegative and s.__index__() < 0:
+            raise RuntimeError(f"{op}: negative dimension {s} in size {tuple(size)}")
+        shape.append(s.__index__())
+    return tuple(shape)

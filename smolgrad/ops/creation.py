@@ -32,7 +32,7 @@ def _size(size: tuple, kw: dict, op: str) -> tuple:
         size = (kw.pop("size"),)
     if kw:
         raise TypeError(f"{op}() got an unexpected keyword argument '{next(iter(kw))}'")
-    return shape_arg(size)
+    return shape_arg(size, op, nonnegative=True)
 
 
 def _dtype(dtype, default=None):
@@ -41,16 +41,23 @@ def _dtype(dtype, default=None):
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from data, inferring the dtype like torch.tensor."""
+    if data is None or isinstance(data, (str, bytes)):
+        raise TypeError(f"tensor: could not infer dtype of {type(data).__name__}; pass "
+                        f"numbers, nested lists of numbers, an array or a Tensor")
     dtype = dt.as_dtype(dtype) if dtype is not None else infer_dtype(data)
     if device is None and isinstance(data, Tensor):
         device = data.device
     try:
-        return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        t = Tensor(data, dtype=dtype, device=device)
     except ValueError as e:
         if "inhomogeneous" in str(e) or "sequence" in str(e):
             raise ValueError(f"tensor: the nested lists have uneven lengths (a ragged array); "
                              f"every row must have the same length ({e})") from None
         raise
+    except (TypeError, RuntimeError) as e:  # e.g. objects that are not numbers
+        raise type(e)(f"tensor: could not convert the data to {dtype.name} on device "
+                      f"'{device or 'default'}': {e}") from None
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -97,7 +104,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
     if dtype is None:
         dtype = infer_dtype(fill_value)
     b = get_backend(device)
-    return _finish(b.full(shape_arg((size,)), fill_value, _dtype(dtype)), b, requires_grad)
+    shape = shape_arg((size,), "full", nonnegative=True)
+    return _finish(b.full(shape, fill_value, _dtype(dtype)), b, requires_grad)
 
 
 def _like(input, dtype, device):

@@ -24,8 +24,12 @@ def _scalar_like(value, like: Tensor) -> Tensor:
 
 def _as_operand(v, like: Tensor, op: str):
     """Python numbers stay numbers (cheap, weakly typed); everything else becomes a Tensor."""
+    if getattr(v, "ndim", None) == 0 and hasattr(v, "item") and not isinstance(v, Tensor):
+        return v.item()  # a NumPy scalar (np.float32(2.5)) acts as the Python number
     if isinstance(v, (Tensor, bool, int, float)):
         return v
+    if v is None or isinstance(v, (str, bytes)):
+        raise TypeError(f"{op}: unsupported operand of type {type(v).__name__}")
     try:
         return Tensor(v, dtype=like.dtype, device=like.device)
     except Exception as e:
@@ -63,7 +67,7 @@ def promote(a, b, op: str, broadcast: bool = True):
         return (a if a.dtype is target else a.to(target)), (b if b.dtype is target else
                                                               b.to(target))
     t, s = (a, b) if isinstance(a, Tensor) else (b, a)
-    if not isinstance(s, (bool, int, float)):
+    if type(s) not in (bool, int, float):  # NumPy scalars, lists, arrays, None, ...
         s = _as_operand(s, t, op)
         return promote(a if isinstance(a, Tensor) else s, b if isinstance(b, Tensor) else s, op,
                        broadcast)
@@ -716,6 +720,9 @@ def _rpow(self, other) -> Tensor:
 
 @register("neg", "negative", "__neg__")
 def neg(input) -> Tensor:
+    if input.dtype is dt.bool_:
+        raise TypeError("neg: negation (the `-` operator) of a bool tensor is not supported; "
+                        "to invert a mask use `~mask` or logical_not(mask)")
     return Neg.apply(input)
 
 
@@ -822,8 +829,14 @@ def clamp_max(input, max) -> Tensor:  # noqa: A002
     return clamp(input, max=max)
 
 
-def where(condition, input, other) -> Tensor:
-    """Pick `input` where `condition` is true, else `other` (all three broadcast)."""
+def where(condition, input=None, other=None) -> Tensor:
+    """Pick `input` where `condition` is true, else `other` (all three broadcast).
+
+    `where(condition)` alone is `nonzero(condition, as_tuple=True)`, as in PyTorch."""
+    if input is None and other is None and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: pass both input and other (or only the condition)")
     if not isinstance(condition, Tensor):
         raise TypeError("where: condition must be a bool Tensor")
     if condition.dtype is not dt.bool_:
@@ -877,6 +890,8 @@ def cast(input, dtype) -> Tensor:
 
 def _compare(kernel, symbol):
     def op(input, other) -> Tensor:
+        if other is None and symbol in ("==", "!="):
+            return symbol == "!="  # `t == None` is False, as for any Python object
         x, y = promote(input, other, symbol)
         return Compare.apply(kernel, x, y)
 

@@ -174,6 +174,9 @@ def dot(input, other) -> Tensor:
 @register("outer")
 def outer(input, vec2) -> Tensor:
     """input[i] · vec2[j]."""
+    for name, v in (("input", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: expected 1-D arguments, but {name} has shape {v.shape}")
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 

@@ -473,8 +473,19 @@ def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     return IndexPut.apply(input, index, values.to(input.dtype), accumulate)
 
 
+def _check_tensor_list(op: str, tensors) -> None:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got "
+                        f"{type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a list of Tensors, but element {i} is a "
+                            f"{type(t).__name__}")
+
+
 def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension."""
+    _check_tensor_list("cat", tensors)
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
@@ -498,6 +509,7 @@ concatenate = concat = cat
 
 def stack(tensors, dim: int = 0) -> Tensor:
     """Join same-shaped tensors along a new dimension."""
+    _check_tensor_list("stack", tensors)
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack: expected a non-empty list of tensors")
