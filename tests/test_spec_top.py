@@ -360,3 +360,14 @@ def test_optimizer_load_state_dict_checks_buffer_shapes(device):
     with pytest.raises(ValueError, match=r"Adam.*exp_avg.*\(3,\).*\(4,\)"):
         target.load_state_dict(source.state_dict())
     assert target.state_dict()["state"] == {}  # nothing half-loaded
+
+
+def test_data_misuse_names_the_function(device):
+    from smolgrad.utils.data import random_split
+
+    ds = TensorDataset(sg.arange(6, device=device))
+    with pytest.raises(TypeError, match="random_split: generator"):
+        random_split(ds, [3, 3], generator=5)
+    with pytest.raises(KeyError, match="default_collate.*sample 1"):
+        next(iter(DataLoader([{"a": 1}, {"b": 2}], batch_size=2)))
+    assert [len(s) for s in random_split(ds, [0.5, 0.5])] == [3, 3]

@@ -178,7 +178,10 @@ def _global_seed() -> int:
     return int(randint(0, 2**62, (), device="cpu").item())
 
 
-def _permutation(n: int, generator: Generator | None) -> list:
+def _permutation(n: int, generator: Generator | None, who: str = "random_split") -> list:
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"{who}: generator must be an sg.Generator (or None), got "
+                        f"{type(generator).__name__}")
     if generator is None:
         generator = Generator().manual_seed(_global_seed())
     return generator.randperm(n)
@@ -252,7 +255,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        for i in _permutation(len(self.indices), self.generator):
+        for i in _permutation(len(self.indices), self.generator, "SubsetRandomSampler"):
             yield self.indices[i]
 
     def __len__(self) -> int:
@@ -375,6 +378,12 @@ def default_collate(batch: list):
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, Mapping):
+        for i, d in enumerate(batch):
+            if not isinstance(d, Mapping) or set(d) != set(elem):
+                found = sorted(map(str, d)) if isinstance(d, Mapping) else type(d).__name__
+                raise KeyError(f"default_collate: sample {i} of the batch has keys {found}, "
+                               f"but sample 0 has {sorted(map(str, elem))}; every sample "
+                               f"must have the same keys (or pass a collate_fn)")
         collated = {key: default_collate([d[key] for d in batch]) for key in elem}
         try:
             return type(elem)(collated)
