@@ -213,6 +213,12 @@ class _Encoder:
 def _atomic_write(path: str, arrays: dict, header_meta: dict) -> None:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write '{path}': the folder '{directory}' does "
+                                f"not exist (create it first, e.g. os.makedirs)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: cannot write '{path}': it is a folder; give a file "
+                                f"name inside it")
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                dir=directory)

@@ -371,3 +371,11 @@ def test_data_misuse_names_the_function(device):
     with pytest.raises(KeyError, match="default_collate.*sample 1"):
         next(iter(DataLoader([{"a": 1}, {"b": 2}], batch_size=2)))
     assert [len(s) for s in random_split(ds, [0.5, 0.5])] == [3, 3]
+
+
+def test_save_into_a_missing_folder_names_the_target(tmp_path):
+    target = tmp_path / "no" / "model.safetensors"
+    with pytest.raises(FileNotFoundError, match="save: cannot write .*model.safetensors"):
+        sg.save({"a": sg.ones(2)}, str(target))
+    with pytest.raises(IsADirectoryError, match="save"):
+        sg.save({"a": sg.ones(2)}, str(tmp_path))
