@@ -275,3 +275,21 @@ def test_mixing_devices_names_both(device):
         sg.cat([a, b])
     with pytest.raises(RuntimeError, match=pattern):
         sg.where(a > 0, a, b)
+
+
+def test_integer_floor_division_by_zero_raises(device):
+    with pytest.raises(RuntimeError, match="integer division by zero"):
+        sg.tensor([4, 5], device=device) // 0
+    with pytest.raises(ZeroDivisionError):
+        sg.tensor([4, 5], device=device) // sg.tensor([1, 0], device=device)
+    assert (sg.tensor([4.0], device=device) // 0).tolist() == [float("inf")]
+
+
+def test_mT_of_a_vector_names_itself(device):
+    with pytest.raises(RuntimeError, match=r"mT: .*1-D tensor of shape \(3,\)"):
+        _ = sg.ones(3, device=device).mT
+
+
+def test_cat_and_stack_take_axis(device):
+    x = sg.ones(2, 3, device=device)
+    assert sg.cat([x, x], axis=1).shape == (2, 6) and sg.stack([x, x], axis=2).shape == (2, 3, 2)

@@ -666,6 +666,9 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
                          f"got {rounding_mode!r}")
     t = _first_tensor(a, b)
     integer_result = not t.dtype.is_floating_point
+    if integer_result and (bool((b == 0).any()) if isinstance(b, Tensor) else b == 0):
+        raise IntegerDivisionByZero(f"div: integer division by zero (rounding_mode="
+                                    f"{rounding_mode!r}, dtype {t.dtype.name})")
     if integer_result:
         wide = dt.float64 if t.backend.has_float64 else dt.float32
         a = a.to(wide) if isinstance(a, Tensor) else a
@@ -673,6 +676,10 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
     out = Div.apply(a, b)
     out = floor(out) if rounding_mode == "floor" else where(out < 0, ceil(out), floor(out))
     return out.to(t.dtype) if integer_result else out
+
+
+class IntegerDivisionByZero(RuntimeError, ZeroDivisionError):
+    """Integer `//` or `div(rounding_mode=...)` by zero (PyTorch raises a RuntimeError)."""
 
 
 @register("__rtruediv__")

@@ -437,8 +437,15 @@ def movedim(input, source: int, destination: int) -> Tensor:
 
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))),
                     doc="All dimensions reversed (the transpose, for a matrix).")
-Tensor.mT = property(lambda self: transpose(self, -2, -1),
-                     doc="The last two dimensions swapped (a batch of transposed matrices).")
+def _matrix_transpose(self) -> Tensor:
+    """The last two dimensions swapped (a batch of transposed matrices)."""
+    if self.ndim < 2:
+        raise RuntimeError(f"mT: only supported on matrices or batches of matrices, got a "
+                           f"{self.ndim}-D tensor of shape {self.shape}")
+    return transpose(self, -2, -1)
+
+
+Tensor.mT = property(_matrix_transpose)
 
 
 @register("__getitem__")
@@ -483,8 +490,10 @@ def _check_tensor_list(op: str, tensors) -> None:
                             f"{type(t).__name__}")
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
-    """Join tensors along an existing dimension."""
+def cat(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join tensors along an existing dimension (`axis` is an alias of `dim`)."""
+    if axis is not None:
+        dim = axis
     _check_tensor_list("cat", tensors)
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)
     if not tensors:
@@ -507,8 +516,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concatenate = concat = cat
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new dimension."""
+def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new dimension (`axis` is an alias of `dim`)."""
+    if axis is not None:
+        dim = axis
     _check_tensor_list("stack", tensors)
     tensors = list(tensors)
     if not tensors:
