@@ -425,16 +425,10 @@ class ChainedScheduler(LRScheduler):
         self._last_lr = self._current_lrs()
 
     def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
+        return _nested_state_dict(self)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
-        inner = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for scheduler, saved in zip(self._schedulers, inner):
-            scheduler.load_state_dict(saved)
+        _load_nested_state_dict(self, state_dict)
 
 
 class SequentialLR(LRScheduler):
@@ -490,16 +484,10 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
+        return _nested_state_dict(self)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
-        inner = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for scheduler, saved in zip(self._schedulers, inner):
-            scheduler.load_state_dict(saved)
+        _load_nested_state_dict(self, state_dict)
 
 
 class OneCycleLR(LRScheduler):
@@ -714,3 +702,20 @@ __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR
            "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
            "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler", "OneCycleLR",
            "ReduceLROnPlateau"]
+
+
+def _nested_state_dict(scheduler) -> dict:
+    """State of a scheduler made of schedulers (ChainedScheduler, SequentialLR): its own
+    attributes plus each inner scheduler's state_dict."""
+    state = {k: v for k, v in scheduler.__dict__.items()
+             if k not in ("optimizer", "_schedulers")}
+    state["_schedulers"] = [s.state_dict() for s in scheduler._schedulers]
+    return state
+
+
+def _load_nested_state_dict(scheduler, state_dict: dict) -> None:
+    state = dict(state_dict)
+    inner = state.pop("_schedulers")
+    scheduler.__dict__.update(state)
+    for child, saved in zip(scheduler._schedulers, inner):
+        child.load_state_dict(saved)
