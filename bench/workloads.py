@@ -65,6 +65,33 @@ def _mlp(lib, sizes, acts):
 W1_SIZES = [2, 5, 10, 1]
 
 
+def _np_mlp3_step(w, x, lr, loss_and_grad):
+    """One SGD step of Linear-ReLU-Linear-ReLU-Linear by hand; `loss_and_grad(z)` gives the
+    loss of the last layer's output z and dL/dz. Updates the weights `w` in place."""
+    W1, b1, W2, b2, W3, b3 = w
+    h1 = x @ W1.T + b1
+    a1 = np.maximum(h1, 0)
+    h2 = a1 @ W2.T + b2
+    a2 = np.maximum(h2, 0)
+    loss, dz = loss_and_grad(a2 @ W3.T + b3)
+    dW3, db3 = dz.T @ a2, dz.sum(0)
+    dh2 = (dz @ W3) * (h2 > 0)
+    dW2, db2 = dh2.T @ a1, dh2.sum(0)
+    dh1 = (dh2 @ W2) * (h1 > 0)
+    dW1, db1 = dh1.T @ x, dh1.sum(0)
+    for p, g in zip(w, (dW1, db1, dW2, db2, dW3, db3)):
+        p -= lr * g
+    return float(loss)
+
+
+def _np_bce_with_sigmoid(z, y):
+    """Mean binary cross-entropy of sigmoid(z) against y (logs clamped at -100, as PyTorch)
+    and its gradient with respect to z."""
+    p = 1 / (1 + np.exp(-z))
+    loss = -np.mean(y * np.maximum(np.log(p), -100) + (1 - y) * np.maximum(np.log(1 - p), -100))
+    return loss, (p - y) / len(z)
+
+
 def make_w1(lib, size):
     x_np, y_np = two_waves(size["samples"])
     weights = linear_weights(W1_SIZES)
@@ -73,25 +100,7 @@ def make_w1(lib, size):
         w = [a.copy() for a in weights]
 
         def step():
-            W1, b1, W2, b2, W3, b3 = w
-            h1 = x_np @ W1.T + b1
-            a1 = np.maximum(h1, 0)
-            h2 = a1 @ W2.T + b2
-            a2 = np.maximum(h2, 0)
-            z = a2 @ W3.T + b3
-            p = 1 / (1 + np.exp(-z))
-            n = len(x_np)
-            loss = -np.mean(y_np * np.maximum(np.log(p), -100)
-                            + (1 - y_np) * np.maximum(np.log(1 - p), -100))
-            dz = (p - y_np) / n
-            dW3, db3 = dz.T @ a2, dz.sum(0)
-            dh2 = (dz @ W3) * (h2 > 0)
-            dW2, db2 = dh2.T @ a1, dh2.sum(0)
-            dh1 = (dh2 @ W2) * (h1 > 0)
-            dW1, db1 = dh1.T @ x_np, dh1.sum(0)
-            for p_, g in zip(w, (dW1, db1, dW2, db2, dW3, db3)):
-                p_ -= lr * g
-            return float(loss)
+            return _np_mlp3_step(w, x_np, lr, lambda z: _np_bce_with_sigmoid(z, y_np))
 
         return step
     model = _mlp(lib, W1_SIZES, [lib.nn.ReLU, lib.nn.ReLU, lib.nn.Sigmoid])
@@ -142,21 +151,7 @@ def make_w2(lib, size):
         w = [a.copy() for a in weights]
 
         def step():
-            W1, b1, W2, b2, W3, b3 = w
-            h1 = x_np @ W1.T + b1
-            a1 = np.maximum(h1, 0)
-            h2 = a1 @ W2.T + b2
-            a2 = np.maximum(h2, 0)
-            logits = a2 @ W3.T + b3
-            loss, dz = _np_cross_entropy(logits, y_np)
-            dW3, db3 = dz.T @ a2, dz.sum(0)
-            dh2 = (dz @ W3) * (h2 > 0)
-            dW2, db2 = dh2.T @ a1, dh2.sum(0)
-            dh1 = (dh2 @ W2) * (h1 > 0)
-            dW1, db1 = dh1.T @ x_np, dh1.sum(0)
-            for p_, g in zip(w, (dW1, db1, dW2, db2, dW3, db3)):
-                p_ -= lr * g
-            return float(loss)
+            return _np_mlp3_step(w, x_np, lr, lambda z: _np_cross_entropy(z, y_np))
 
         return step
     model = _mlp(lib, W2_SIZES, [lib.nn.ReLU, lib.nn.ReLU, None])
