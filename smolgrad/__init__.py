@@ -9,7 +9,7 @@ Read `smolgrad/engine.py` first: it is the whole autograd idea on a few pages.
 """
 
 from . import dtypes
-from .backends import device, get_default_device, is_available, set_default_device
+from .arrays import device, get_default_device, is_available, set_default_device
 from .dtypes import (
     bfloat16, float16, float32, float64, get_default_dtype, int32, int64, promote_types,
     set_default_dtype,

@@ -30,7 +30,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             if out.numel() != 1:
                 raise RuntimeError(f"grad: grad can be implicitly created only for scalar "
                                    f"outputs, got shape {out.shape}; pass grad_outputs")
-            g = Tensor._make(out.backend.ones(out.data.shape, out.dtype), out.backend)
+            g = Tensor._make(out.backend.ones(out.array.shape, out.dtype), out.backend)
         gs.append(g)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
@@ -40,7 +40,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     for i, (t, r) in enumerate(zip(inputs, results)):
         if r is None:
             if materialize_grads:
-                results[i] = Tensor._make(t.backend.zeros(t.data.shape, t.dtype), t.backend)
+                results[i] = Tensor._make(t.backend.zeros(t.array.shape, t.dtype), t.backend)
             elif not allow_unused:
                 raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute "
                                    f"the outputs; pass allow_unused=True to get None for it")
@@ -126,7 +126,7 @@ def _quiet_forward(cls, forward, ctx, *args, _ctx_holder=None, **kw):
     backend = out[0].backend
     if not pieces:
         return Tensor._make(backend.zeros((0,), packed_dtype), backend)
-    return Tensor._make(backend.concatenate([p.data for p in pieces]), backend)
+    return Tensor._make(backend.concatenate([p.array for p in pieces]), backend)
 
 
 def _unpack_output(packed: Tensor, entry) -> Tensor:
@@ -167,7 +167,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
                                    f"outputs, but a tensor has shape {t.shape}; pass "
                                    f"grad_tensors")
-            g = Tensor._make(t.backend.ones(t.data.shape, t.dtype), t.backend)
+            g = Tensor._make(t.backend.ones(t.array.shape, t.dtype), t.backend)
         gs.append(g)
     if isinstance(inputs, Tensor):
         inputs = [inputs]

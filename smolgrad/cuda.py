@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .backends import is_available as _is_available
+from .arrays import is_available as _is_available
 
 
 def is_available() -> bool:

@@ -232,7 +232,7 @@ _WIRE_DTYPES = {np.dtype(np.float16): np.dtype(np.float32),
 
 def _to_host(tensor: Tensor) -> np.ndarray:
     """A fresh, contiguous NumPy copy of the tensor's values, in a dtype MPI can reduce."""
-    array = np.asarray(tensor.backend.to_numpy(tensor.data))
+    array = np.asarray(tensor.backend.to_numpy(tensor.array))
     wire = _WIRE_DTYPES.get(array.dtype, array.dtype)
     return np.array(array, dtype=wire, order="C", copy=True)
 

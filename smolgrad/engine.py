@@ -2,7 +2,7 @@
 
 This is the file to read first. The whole idea fits in it:
 
-1. A `Tensor` holds an array (`.data`, from a backend: NumPy, MLX or CuPy) and, when it was
+1. A `Tensor` holds an array (`.array`, from a backend: NumPy, MLX or CuPy) and, when it was
    computed from tensors that require gradients, the node that made it (`.grad_fn`).
 2. An op is a `Function` subclass with two static methods side by side: `forward` computes
    the result's array; `backward` turns the gradient of the result into the gradients of
@@ -27,7 +27,7 @@ import threading
 import weakref
 
 from . import dtypes as dt
-from .backends import canonical_device, device, get_backend
+from .arrays import canonical_device, device, get_backend
 
 # ---------------------------------------------------------------------------------------
 # Grad mode: is the graph being recorded? Thread-local, like PyTorch's.
@@ -141,7 +141,7 @@ class Tensor:
     dtype like `torch.tensor` (Python floats -> float32, ints -> int64, bools -> bool).
     """
 
-    __slots__ = ("data", "backend", "grad_fn", "_grad", "_requires_grad", "_version",
+    __slots__ = ("array", "backend", "grad_fn", "_grad", "_requires_grad", "_version",
                  "_retains_grad", "_hooks", "__weakref__")
     __array_priority__ = 1000  # so that `ndarray * Tensor` calls Tensor.__rmul__
 
@@ -150,7 +150,7 @@ class Tensor:
             data = []
         dtype = dt.float32 if dtype is None else dtype
         backend = _backend_for(data, device)
-        self.data = _to_array(data, dt.as_dtype(dtype), backend)
+        self.array = _to_array(data, dt.as_dtype(dtype), backend)
         self.backend = backend
         self.grad_fn = None
         self._grad = None
@@ -165,7 +165,7 @@ class Tensor:
     def _make(cls, data, backend) -> Tensor:
         """Wrap a backend array without copying or checking (the hot path of every op)."""
         t = object.__new__(cls)
-        t.data = data
+        t.array = data
         t.backend = backend
         t.grad_fn = None
         t._grad = None
@@ -178,21 +178,21 @@ class Tensor:
     # -- what it is -----------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> dt.dtype:
         try:
-            return self.backend.dtypes_by_native[self.data.dtype]
+            return self.backend.dtypes_by_native[self.array.dtype]
         except KeyError:
-            return self.backend.dtype_of(self.data)  # raises a clear error
+            return self.backend.dtype_of(self.array)  # raises a clear error
 
     @property
     def device(self) -> device:
@@ -209,7 +209,7 @@ class Tensor:
         return self.shape[dim]
 
     def numel(self) -> int:
-        return math.prod(self.data.shape)
+        return math.prod(self.array.shape)
 
     def element_size(self) -> int:
         return self.dtype.itemsize
@@ -296,14 +296,26 @@ class Tensor:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
                                    f"outputs, but this tensor has shape {self.shape}; pass "
                                    f"gradient= of that shape")
-            gradient = Tensor._make(self.backend.ones(self.data.shape, self.dtype), self.backend)
+            gradient = Tensor._make(self.backend.ones(self.array.shape, self.dtype), self.backend)
         run_backward([self], [gradient], retain_graph, create_graph, inputs=inputs,
                      accumulate=True)
 
     def detach(self) -> Tensor:
         """The same values, cut off from the graph (shares the array: both see in-place ops
-        made through `.data`)."""
-        return Tensor._make(self.data, self.backend)
+        made through `.array`)."""
+        return Tensor._make(self.array, self.backend)
+
+    @property
+    def data(self) -> Tensor:
+        """PyTorch's `.data`: this tensor's values as a tensor that is not recorded (the raw
+        backend array is `.array`)."""
+        return Tensor._make(self.array, self.backend)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: assigned value must be a Tensor, got {type(value).__name__}")
+        self.array, self.backend = value.array, value.backend
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -325,7 +337,7 @@ class Tensor:
         time instead of silently differentiating with the new one.
         """
         self._check_inplace(op)
-        old = Tensor._make(self.data, self.backend)
+        old = Tensor._make(self.array, self.backend)
         old.grad_fn, old._requires_grad, old._version = (self.grad_fn, self._requires_grad,
                                                           self._version)
         result = fn(old, *args, **kwargs)
@@ -333,7 +345,7 @@ class Tensor:
             raise RuntimeError(f"{op}: result type {result.dtype.name} can't be cast to the "
                                f"desired output type {self.dtype.name} (an in-place op keeps "
                                f"the tensor's dtype); use the out-of-place op")
-        self._assign(result.data)
+        self._assign(result.array)
         if result.grad_fn is not None:
             self.grad_fn = result.grad_fn
             self._requires_grad = True
@@ -348,8 +360,8 @@ class Tensor:
     def _assign(self, array) -> None:
         """Replace the values (keeping shape and dtype) and bump the version counter."""
         if tuple(array.shape) != self.shape:
-            array = self.backend.broadcast_to(array, self.data.shape)
-        self.data = self.backend.astype(array, self.dtype)
+            array = self.backend.broadcast_to(array, self.array.shape)
+        self.array = self.backend.astype(array, self.dtype)
         self._version += 1
 
     def zero_(self) -> Tensor:
@@ -360,7 +372,7 @@ class Tensor:
         if self._requires_grad and _grad_mode.enabled:
             # a non-leaf in a recorded graph: stays in it, the old value gets zero gradient
             return self._inplace("fill_", _filled, value)
-        self._assign(self.backend.full(self.data.shape, value, self.dtype))
+        self._assign(self.backend.full(self.array.shape, value, self.dtype))
         if self.grad_fn is not None and _grad_mode.enabled:
             self._forget_history()
         return self
@@ -378,16 +390,16 @@ class Tensor:
         if self.numel() != 1:
             raise RuntimeError(f"item: a Tensor with {self.numel()} elements (shape "
                                f"{self.shape}) cannot be converted to a Python number")
-        return self.backend.item(self.data)
+        return self.backend.item(self.array)
 
     def tolist(self):
-        return self.backend.to_numpy(self.data).tolist()
+        return self.backend.to_numpy(self.array).tolist()
 
     def numpy(self):
         if self._requires_grad:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
-        return self.backend.to_numpy(self.data)
+        return self.backend.to_numpy(self.array)
 
     def __array__(self, dtype=None, copy=None):
         out = self.numpy()
@@ -396,7 +408,7 @@ class Tensor:
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self):
         if self.ndim == 0:
@@ -430,7 +442,7 @@ class Tensor:
     def __repr__(self) -> str:
         import numpy as np
 
-        values = np.array2string(self.backend.to_numpy(self.data), separator=", ",
+        values = np.array2string(self.backend.to_numpy(self.array), separator=", ",
                                  precision=4, threshold=200, prefix="tensor(")
         extras = [f"dtype={self.dtype.name}", f"device='{self.backend.device}'"]
         if self.grad_fn is not None:
@@ -451,7 +463,7 @@ class _HookHandle:
 
 def _filled(old: Tensor, value) -> Tensor:
     """The out-of-place half of `fill_` on a recorded tensor: every element is `value`."""
-    everywhere = Tensor._make(old.backend.ones(old.data.shape, dt.bool_), old.backend)
+    everywhere = Tensor._make(old.backend.ones(old.array.shape, dt.bool_), old.backend)
     return old.masked_fill(everywhere, value)
 
 
@@ -481,9 +493,9 @@ def _to_array(data, dtype, backend):
     """Convert user data (scalars, lists, arrays of any backend, Tensors) to an array."""
     if isinstance(data, Tensor):
         if data.backend is not backend:
-            data = data.backend.to_numpy(data.data)
+            data = data.backend.to_numpy(data.array)
         else:
-            return backend.astype(backend.copy(data.data), dtype)
+            return backend.astype(backend.copy(data.array), dtype)
     elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
         data = [_to_numpy_nested(d) for d in data]
     array = backend.asarray(data, dtype)
@@ -502,7 +514,7 @@ def _flat(data):
 
 def _to_numpy_nested(d):
     if isinstance(d, Tensor):
-        return d.backend.to_numpy(d.data)
+        return d.backend.to_numpy(d.array)
     if isinstance(d, (list, tuple)):
         return [_to_numpy_nested(x) for x in d]
     return d
@@ -621,7 +633,7 @@ class Function:
             ctx.needs_input_grad = needs
         data = cls.forward(ctx, *args, **kwargs)
         if isinstance(data, Tensor):  # user-defined Functions may return a Tensor
-            data = data.data
+            data = data.array
         out = Tensor._make(data, ctx.backend)  # forward may move it (Tensor.to(device))
         if record:
             out.grad_fn = ctx
@@ -698,7 +710,7 @@ def _unbroadcast(grad: Tensor, inp: Tensor, node: Function) -> Tensor:
     The one place in smolgrad where broadcasting is undone: an input that was broadcast
     along an axis contributed to every element along it, so its gradient is the sum.
     """
-    if grad.data.shape != inp.data.shape:
+    if grad.array.shape != inp.array.shape:
         try:
             axes = broadcast_axes(grad.shape, inp.shape)
         except ValueError:
@@ -707,7 +719,7 @@ def _unbroadcast(grad: Tensor, inp: Tensor, node: Function) -> Tensor:
         if axes:
             grad = grad.sum(dim=axes, keepdim=True)
         grad = grad.reshape(inp.shape)
-    if grad.data.dtype != inp.data.dtype:
+    if grad.array.dtype != inp.array.dtype:
         grad = grad.to(inp.dtype)
     return grad
 
@@ -758,7 +770,7 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
             if accumulate and (t.grad_fn is None or t._retains_grad) and (
                     wanted is None or id(t) in wanted):
                 # a new Tensor object around the (never mutated) array: .grad is not aliased
-                g_store = g if create_graph else Tensor._make(g.data, g.backend)
+                g_store = g if create_graph else Tensor._make(g.array, g.backend)
                 t._grad = g_store if t._grad is None else t._grad + g_store
                 touched.append(t)
             node = t.grad_fn
@@ -782,7 +794,7 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
                 if not isinstance(ig, Tensor):
                     ig = Tensor._make(node.backend.asarray(ig), node.backend)
                 raw = ig
-                if ig.data.shape != inp.data.shape or ig.data.dtype != inp.data.dtype:
+                if ig.array.shape != inp.array.shape or ig.array.dtype != inp.array.dtype:
                     ig = _unbroadcast(ig, inp, node)
                 if steps is not None:
                     axes = broadcast_axes(raw.shape, inp.shape) if raw.shape != inp.shape else ()
@@ -806,6 +818,6 @@ def evaluate(tensors) -> None:
     by_backend: dict = {}
     for t in tensors:
         if t is not None and getattr(t.backend, "lazy", False):
-            by_backend.setdefault(id(t.backend), (t.backend, []))[1].append(t.data)
+            by_backend.setdefault(id(t.backend), (t.backend, []))[1].append(t.array)
     for backend, arrays in by_backend.values():
         backend.eval(*arrays)

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from . import dtypes as dt
-from .backends import canonical_device, get_backend, is_available
+from .arrays import canonical_device, get_backend, is_available
 from .engine import Tensor
 
 STRUCTURE_KEY = "smolgrad.structure"
@@ -105,12 +105,12 @@ def _tensor_bytes(t: Tensor, name: str):
     """(safetensors dtype name, shape, contiguous little-endian NumPy array of the bytes)."""
     dtype = t.dtype
     if dtype is dt.bfloat16:
-        as_f32 = t.backend.to_numpy(t.backend.astype(t.data, dt.float32))
+        as_f32 = t.backend.to_numpy(t.backend.astype(t.array, dt.float32))
         bits = np.ascontiguousarray(as_f32, dtype="<f4").view(np.uint32) >> 16
         return "bfloat16", tuple(t.shape), bits.astype("<u2")  # exact: values are bf16
     if dtype not in _SAVE_DTYPES:
         raise TypeError(f"save: tensor '{name}' has dtype {dtype}, which cannot be saved")
-    array = np.asarray(t.backend.to_numpy(t.data))
+    array = np.asarray(t.backend.to_numpy(t.array))
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     return _SAVE_DTYPES[dtype], tuple(t.shape), array
 

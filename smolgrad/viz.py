@@ -217,7 +217,7 @@ def _rule(node) -> str:
 
 
 def _to_float64(t: Tensor) -> np.ndarray:
-    return np.asarray(t.backend.to_numpy(t.data), dtype=np.float64)
+    return np.asarray(t.backend.to_numpy(t.array), dtype=np.float64)
 
 
 def _norm(t: Tensor) -> float:
@@ -406,7 +406,7 @@ def _display_grads(roots: list, entries: list) -> dict:
         wanted = [e.tensor for e in entries
                   if e.tensor.grad_fn is not None and id(e.tensor) not in norms]
         if wanted:
-            seed = Tensor._make(root.backend.ones(root.data.shape, root.dtype), root.backend)
+            seed = Tensor._make(root.backend.ones(root.array.shape, root.dtype), root.backend)
             try:
                 grads = run_backward([root], [seed], retain_graph=True, inputs=wanted,
                                      accumulate=False)
@@ -819,7 +819,7 @@ def explain_backward(loss: Tensor, check: bool = False, params=None, gradient=No
             raise RuntimeError(f"explain_backward: the output has shape {loss.shape}, so "
                                f"the seed gradient cannot be implied; pass gradient= of that "
                                f"shape (as for backward())")
-        gradient = Tensor._make(loss.backend.ones(loss.data.shape, loss.dtype), loss.backend)
+        gradient = Tensor._make(loss.backend.ones(loss.array.shape, loss.dtype), loss.backend)
     elif not isinstance(gradient, Tensor):
         gradient = Tensor(gradient, dtype=loss.dtype, device=loss.device)
     if gradient.shape != loss.shape:

@@ -16,8 +16,8 @@ import pytest
 
 import smolgrad as sg
 from smolgrad import dtypes as dt
-from smolgrad.backends import get_backend
-from smolgrad.backends.numpy_backend import NumpyBackend
+from smolgrad.arrays import get_backend
+from smolgrad.arrays.numpy_backend import NumpyBackend
 
 AVAILABLE = [d for d in ("cpu", "mlx", "cuda") if sg.is_available(d)]
 
@@ -51,7 +51,7 @@ def test_every_backend_offers_the_whole_interface(device):
 
 def test_cupy_backend_imports_lazily_and_explains_what_is_missing():
     """The module imports without CuPy; constructing the backend says what to install."""
-    from smolgrad.backends import cupy_backend
+    from smolgrad.arrays import cupy_backend
 
     assert issubclass(cupy_backend.CupyBackend, NumpyBackend)
     if "cuda" in AVAILABLE:
@@ -298,13 +298,13 @@ def test_mlx_is_evaluated_after_backward_and_after_each_step(monkeypatch):
     loss = F.cross_entropy(model(sg.randn(5, 4, device="mlx")),
                            sg.randint(0, 3, (5,), device="mlx"))
     loss.backward()
-    grads = {id(p.grad.data) for p in model.parameters()}
+    grads = {id(p.grad.array) for p in model.parameters()}
     assert len(evaluated) == 1 and grads <= {id(a) for a in evaluated[0]}
     opt.step()
-    params = {id(p.data) for p in model.parameters()}
+    params = {id(p.array) for p in model.parameters()}
     assert len(evaluated) == 2 and params <= {id(a) for a in evaluated[1]}
     momentum = [v for st in opt.state.values() for v in st.values() if isinstance(v, sg.Tensor)]
-    assert momentum and {id(v.data) for v in momentum} <= {id(a) for a in evaluated[1]}
+    assert momentum and {id(v.array) for v in momentum} <= {id(a) for a in evaluated[1]}
 
 
 @pytest.mark.skipif("mlx" not in AVAILABLE, reason="needs MLX")

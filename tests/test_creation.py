@@ -302,7 +302,7 @@ def test_from_numpy_big_endian():
 
 
 def _has_float64(device: str) -> bool:
-    from smolgrad.backends import get_backend
+    from smolgrad.arrays import get_backend
 
     return get_backend(device).has_float64
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import smolgrad as sg
-from smolgrad import backends
+from smolgrad import arrays as backends
 
 AVAILABLE = [d for d in ("cpu", "mlx", "cuda") if sg.is_available(d)]
 

@@ -16,7 +16,7 @@ from safetensors.torch import save_file as torch_save_file
 
 import smolgrad as sg
 import smolgrad.io as sgio
-from smolgrad.backends import get_backend
+from smolgrad.arrays import get_backend
 from smolgrad.io import CheckpointError, load, save
 
 DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool"]

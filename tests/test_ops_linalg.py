@@ -233,6 +233,6 @@ def test_gradgradcheck_matmul_einsum():
 
 
 def _has_float64(device: str) -> bool:
-    from smolgrad.backends import get_backend
+    from smolgrad.arrays import get_backend
 
     return get_backend(device).has_float64

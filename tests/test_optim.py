@@ -10,7 +10,7 @@ from oracle import assert_close
 
 import smolgrad as sg
 import smolgrad.optim as optim
-from smolgrad.backends import get_backend
+from smolgrad.arrays import get_backend
 from smolgrad.io import load, save
 
 CONFIGS = [

@@ -134,9 +134,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input
     b = input.backend
     if p == 1.0:
-        scaled_mask = b.zeros(input.data.shape, input.dtype)
+        scaled_mask = b.zeros(input.array.shape, input.dtype)
     else:
-        keep = b.less(b.uniform(input.data.shape, 0.0, 1.0, input.dtype), 1.0 - p)
+        keep = b.less(b.uniform(input.array.shape, 0.0, 1.0, input.dtype), 1.0 - p)
         scaled_mask = b.multiply(b.astype(keep, input.dtype), 1.0 / (1.0 - p))
     mask = Tensor._make(b.astype(scaled_mask, input.dtype), b)
     return _maybe_inplace(input, inplace, "dropout_", _mul, mask)
@@ -597,7 +597,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"{op}: target size {target.shape} must be the same as input size "
                          f"{input.shape}")
     b = input.backend  # the range check reads the arrays directly: no graph nodes
-    if input.numel() and (b.item(b.min(input.data)) < 0 or b.item(b.max(input.data)) > 1):
+    if input.numel() and (b.item(b.min(input.array)) < 0 or b.item(b.max(input.array)) > 1):
         raise RuntimeError(f"{op}: all elements of input should be between 0 and 1 (did you "
                            f"mean binary_cross_entropy_with_logits?)")
     loss = _nn.BinaryCrossEntropy.apply(input, _as_float_target(target, input))
@@ -681,7 +681,7 @@ def _check_class_target(target: Tensor, c: int, ignore_index: int, input, op: st
                            f"{input.shape})")
     if not target.numel():
         return
-    b, t = target.backend, target.data  # checked on the arrays: no graph nodes per step
+    b, t = target.backend, target.array  # checked on the arrays: no graph nodes per step
     bad = b.logical_and(b.not_equal(t, ignore_index),
                         b.logical_or(b.less(t, 0), b.greater_equal(t, c)))
     if b.item(b.any(bad)):
@@ -740,7 +740,7 @@ def _counted_weight(target: Tensor, weight, ignore_index: int, like: Tensor) -> 
     """Σ over the counted samples of their class weight (their number without weights)."""
     b = target.backend
     if weight is None:  # a count: computed on the arrays (no graph nodes)
-        count = b.sum(b.not_equal(target.data, ignore_index))
+        count = b.sum(b.not_equal(target.array, ignore_index))
         return Tensor._make(b.astype(count, like.dtype), b)
     valid = (target != ignore_index).to(like.dtype)
     safe = where(target != ignore_index, target, 0)

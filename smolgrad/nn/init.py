@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from .. import dtypes as dt
-from ..backends import get_backend
+from ..arrays import get_backend
 from ..engine import Tensor, no_grad
 from ..ops.creation import arange, rand, randn
 from ..ops.elementwise import where
@@ -183,7 +183,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
                  generator=generator).cpu()
     if rows < cols:
         flat = flat.t()
-    q, r = cpu.qr(flat.data)
+    q, r = cpu.qr(flat.array)
     q, r = Tensor._make(q, cpu), Tensor._make(r, cpu)
     k = min(r.shape)
     diag = r[arange(k), arange(k)]

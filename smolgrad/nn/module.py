@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from .. import dtypes as dt
-from ..backends import canonical_device, get_backend, loaded_backends
+from ..arrays import canonical_device, get_backend, loaded_backends
 from ..engine import Tensor, no_grad
 
 # ---------------------------------------------------------------------------------------
@@ -38,7 +38,7 @@ class Parameter(Tensor):
             data = Tensor([])
         elif not isinstance(data, Tensor):
             data = Tensor(data)
-        p = cls._make(data.data, data.backend)
+        p = cls._make(data.array, data.backend)
         if requires_grad:
             p.requires_grad_(True)
         return p
@@ -52,10 +52,10 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo: dict) -> Parameter:
         if id(self) in memo:
             return memo[id(self)]
-        clone = Parameter(Tensor._make(self.backend.copy(self.data), self.backend),
+        clone = Parameter(Tensor._make(self.backend.copy(self.array), self.backend),
                           self.requires_grad)
         if self.grad is not None:
-            clone.grad = Tensor._make(self.backend.copy(self.grad.data), self.backend)
+            clone.grad = Tensor._make(self.backend.copy(self.grad.array), self.backend)
         memo[id(self)] = clone
         return clone
 
@@ -64,7 +64,7 @@ class Buffer(Tensor):
     """Marker type, as in recent PyTorch: `self.x = nn.Buffer(t)` registers a buffer."""
 
     def __new__(cls, data: Tensor, *, persistent: bool = True):
-        b = cls._make(data.data, data.backend)
+        b = cls._make(data.array, data.backend)
         b.persistent = persistent
         return b
 
@@ -204,7 +204,7 @@ class Module:
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
                             f"'{name}' (smolgrad Tensor or None required)")
         if isinstance(tensor, Buffer):
-            tensor = Tensor._make(tensor.data, tensor.backend)
+            tensor = Tensor._make(tensor.array, tensor.backend)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -461,7 +461,7 @@ class Module:
                     else:
                         owner._buffers[name] = new
                 else:
-                    target._assign(new.data)
+                    target._assign(new.array)
         return _IncompatibleKeys(missing, unexpected)
 
     # -- modes, gradients -----------------------------------------------------------------
@@ -489,7 +489,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad = Tensor._make(p.backend.zeros(p.data.shape, p.dtype), p.backend)
+                p.grad = Tensor._make(p.backend.zeros(p.array.shape, p.dtype), p.backend)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call fn on every descendant (children first) and then on self."""
@@ -508,12 +508,12 @@ class Module:
                     if p is None:
                         continue
                     new = convert(p.detach())
-                    if new.data is not p.data:
-                        p.data, p.backend = new.data, new.backend
+                    if new.array is not p.array:
+                        p.array, p.backend = new.array, new.backend
                         p._version += 1
                     if p.grad is not None:
                         g = convert(p.grad.detach())
-                        p._grad = Tensor._make(g.data, g.backend)
+                        p._grad = Tensor._make(g.array, g.backend)
                 for name, b in m._buffers.items():
                     if b is not None:
                         m._buffers[name] = convert(b)

@@ -56,7 +56,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         coef = (float(max_norm) / (total + 1e-6)).clamp(max=1.0)
         for p in params:
             g = p.grad
-            g._assign((g.detach() * coef.to(g.device).to(g.dtype)).data)
+            g._assign((g.detach() * coef.to(g.device).to(g.dtype)).array)
     return total
 
 
@@ -66,7 +66,7 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     with no_grad():
         for p in _as_list(parameters):
             if p.grad is not None:
-                p.grad._assign(p.grad.detach().clamp(-clip_value, clip_value).data)
+                p.grad._assign(p.grad.detach().clamp(-clip_value, clip_value).array)
 
 
 def parameters_to_vector(parameters) -> Tensor:

@@ -52,7 +52,7 @@ class ScaledDotProductAttention(Function):
             out = kept @ v
         ctx.save_for_backward(q, k, v)
         ctx.weights = weights  # an array-sized constant; freed with the node
-        return out.data
+        return out.array
 
     @staticmethod
     def backward(ctx, grad):

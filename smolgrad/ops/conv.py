@@ -156,8 +156,8 @@ class Conv2d(Function):
     def forward(ctx, x, weight, geo):
         ctx.save_for_backward(x, weight)
         b = ctx.backend
-        cols = _im2col(b, x.data, geo)                           # (N, G, Cg·K, Ho·Wo)
-        wmat = _weight_as_groups(b, weight.data, geo)            # (G, O/G, Cg·K)
+        cols = _im2col(b, x.array, geo)                           # (N, G, Cg·K, Ho·Wo)
+        wmat = _weight_as_groups(b, weight.array, geo)            # (G, O/G, Cg·K)
         return _groups_as_out(b, b.matmul(wmat, cols), geo)      # batched over N, G
 
     @staticmethod
@@ -188,8 +188,8 @@ class ConvTranspose2d(Function):
         b = ctx.backend
         n = y.shape[0]
         c = weight.shape[1] * geo.groups
-        wmat_t = b.transpose(_weight_as_groups(b, weight.data, geo), (0, 2, 1))
-        cols = b.matmul(wmat_t, _out_as_groups(b, y.data, geo))  # (N, G, Cg·K, Ho·Wo)
+        wmat_t = b.transpose(_weight_as_groups(b, weight.array, geo), (0, 2, 1))
+        cols = b.matmul(wmat_t, _out_as_groups(b, y.array, geo))  # (N, G, Cg·K, Ho·Wo)
         return _col2im(b, cols, geo, (n, c) + tuple(geo.input_hw))
 
     @staticmethod
@@ -215,8 +215,8 @@ class Conv2dWeightGrad(Function):
     def forward(ctx, x, y, geo):
         ctx.save_for_backward(x, y)
         b = ctx.backend
-        cols = _im2col(b, x.data, geo)                           # (N, G, Cg·K, Ho·Wo)
-        ymat = _out_as_groups(b, y.data, geo)                    # (N, G, O/G, Ho·Wo)
+        cols = _im2col(b, x.array, geo)                           # (N, G, Cg·K, Ho·Wo)
+        ymat = _out_as_groups(b, y.array, geo)                    # (N, G, O/G, Ho·Wo)
         # the batch folded into the summed axis: one (O/G, N·Ho·Wo) @ (N·Ho·Wo, Cg·K)
         # product per group, which BLAS runs in one call (NumPy's matmul over an N-stack
         # with transposed columns loops without BLAS, ~100x slower for a small CNN)
@@ -251,7 +251,7 @@ class Unfold2d(Function):
     @staticmethod
     def forward(ctx, x, geo):
         ctx.shape = x.shape
-        return _windows(ctx.backend, x.data, geo)
+        return _windows(ctx.backend, x.array, geo)
 
     @staticmethod
     def backward(ctx, grad):
@@ -264,7 +264,7 @@ class Fold2d(Function):
 
     @staticmethod
     def forward(ctx, windows, geo, shape):
-        return _fold(ctx.backend, windows.data, geo, shape)
+        return _fold(ctx.backend, windows.array, geo, shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -286,7 +286,7 @@ class MaxPool2d(Function):
         b = ctx.backend
         n, c = x.shape[:2]
         (ho, wo), (kh, kw) = geo.output_hw, geo.kernel
-        win = _windows(b, x.data, geo, pad_value=float("-inf"))
+        win = _windows(b, x.array, geo, pad_value=float("-inf"))
         flat = b.reshape(win, (n, c, ho, wo, kh * kw))
         index = b.argmax(flat, axis=-1)
         ctx.index = index                        # (N, C, Ho, Wo): the winner in each window
@@ -315,7 +315,7 @@ class AvgPool2d(Function):
     def forward(ctx, x, geo, divisor):
         b = ctx.backend
         ctx.shape = x.shape
-        total = b.sum(_windows(b, x.data, geo), axis=(-2, -1))
+        total = b.sum(_windows(b, x.array, geo), axis=(-2, -1))
         return b.astype(b.divide(total, divisor), x.dtype)
 
     @staticmethod
@@ -589,7 +589,7 @@ def _max_indices(x: Tensor, geo: ConvGeometry) -> Tensor:
     b = x.backend
     n, c = x.shape[:2]
     (ho, wo), (kh, kw) = geo.output_hw, geo.kernel
-    win = _windows(b, x.data, geo, pad_value=float("-inf"))
+    win = _windows(b, x.array, geo, pad_value=float("-inf"))
     k = b.argmax(b.reshape(win, (n, c, ho, wo, kh * kw)), axis=-1)
     i, j = k // kw, k % kw
     rows = b.reshape(b.arange(0, ho, 1, dt.int64), (ho, 1)) * geo.stride[0] - geo.padding[0]

@@ -7,7 +7,7 @@ and across a device move (to the source's device).
 from __future__ import annotations
 
 from .. import dtypes as dt
-from ..backends import canonical_device, get_backend
+from ..arrays import canonical_device, get_backend
 from ..engine import Function, Tensor, register
 from .elementwise import cast
 
@@ -22,7 +22,7 @@ class ToDevice(Function):
         ctx.source = source
         # the dtype travels explicitly: NumPy has no bfloat16, so MLX hands it over as
         # float32, and a target without bfloat16 must refuse rather than silently widen
-        return target.asarray(source.to_numpy(x.data), x.dtype)
+        return target.asarray(source.to_numpy(x.array), x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -34,7 +34,7 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.copy(x.data)
+        return ctx.backend.copy(x.array)
 
     @staticmethod
     def backward(ctx, grad):

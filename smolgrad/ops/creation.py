@@ -10,7 +10,7 @@ import builtins
 import math
 
 from .. import dtypes as dt
-from ..backends import get_backend, loaded_backends
+from ..arrays import get_backend, loaded_backends
 from ..engine import Tensor, infer_dtype
 from .common import shape_arg
 

@@ -15,7 +15,7 @@ from ..engine import Function, Tensor, infer_dtype, register
 
 def _data(v):
     """The array behind a Tensor, or a plain Python number as it is."""
-    return v.data if isinstance(v, Tensor) else v
+    return v.array if isinstance(v, Tensor) else v
 
 
 def _scalar_like(value, like: Tensor) -> Tensor:
@@ -38,7 +38,7 @@ def _as_operand(v, like: Tensor, op: str):
 
 def check_broadcast(op: str, *operands) -> None:
     """Raise a clear error when the Tensors among `operands` cannot broadcast together."""
-    shapes = [tuple(v.data.shape) for v in operands if isinstance(v, Tensor)]
+    shapes = [tuple(v.array.shape) for v in operands if isinstance(v, Tensor)]
     if len(shapes) < 2 or all(s == shapes[0] for s in shapes[1:]):
         return
     for i in range(1, max(len(s) for s in shapes) + 1):
@@ -59,9 +59,9 @@ def promote(a, b, op: str, broadcast: bool = True):
     if type(a) is float and isinstance(b, Tensor) and b.dtype.is_floating_point:
         return a, b
     if isinstance(a, Tensor) and isinstance(b, Tensor):
-        if broadcast and a.data.shape != b.data.shape:
+        if broadcast and a.array.shape != b.array.shape:
             check_broadcast(op, a, b)
-        if a.data.dtype == b.data.dtype:
+        if a.array.dtype == b.array.dtype:
             return a, b
         target = dt.result_type(a.dtype, a.ndim, b.dtype, b.ndim)
         return (a if a.dtype is target else a.to(target)), (b if b.dtype is target else
@@ -87,7 +87,7 @@ def _floatify(a, b):
 
 
 def zeros_like_grad(x) -> Tensor:
-    return Tensor._make(x.backend.zeros(x.data.shape, x.dtype), x.backend)
+    return Tensor._make(x.backend.zeros(x.array.shape, x.dtype), x.backend)
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.negative(x.data)
+        return ctx.backend.negative(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -228,7 +228,7 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.exp(x.data)
+        return ctx.backend.exp(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -241,7 +241,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.backend.log(x.data)
+        return ctx.backend.log(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -255,7 +255,7 @@ class Log1p(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.backend.log1p(x.data)
+        return ctx.backend.log1p(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -270,7 +270,7 @@ class Expm1(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.expm1(x.data)
+        return ctx.backend.expm1(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -284,7 +284,7 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.sqrt(x.data)
+        return ctx.backend.sqrt(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -299,7 +299,7 @@ class Rsqrt(Function):
     @staticmethod
     def forward(ctx, x):
         b = ctx.backend
-        return b.divide(1, b.sqrt(x.data))
+        return b.divide(1, b.sqrt(x.array))
 
     @staticmethod
     def backward(ctx, grad):
@@ -314,7 +314,7 @@ class Reciprocal(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.divide(1, x.data)
+        return ctx.backend.divide(1, x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -328,7 +328,7 @@ class Sin(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.backend.sin(x.data)
+        return ctx.backend.sin(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -342,7 +342,7 @@ class Cos(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.backend.cos(x.data)
+        return ctx.backend.cos(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -357,7 +357,7 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.tanh(x.data)
+        return ctx.backend.tanh(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -374,7 +374,7 @@ class TanhBackward(Function):
     def forward(ctx, grad, y):
         b = ctx.backend
         ctx.save_for_backward(grad, y)
-        return b.multiply(grad.data, b.subtract(1, b.multiply(y.data, y.data)))
+        return b.multiply(grad.array, b.subtract(1, b.multiply(y.array, y.array)))
 
     @staticmethod
     def backward(ctx, gg):
@@ -395,7 +395,7 @@ class Sigmoid(Function):
     def forward(ctx, x):
         b = ctx.backend
         # tanh form: never overflows, unlike 1 / (1 + exp(-x)) for x << 0
-        return b.multiply(b.add(b.tanh(b.multiply(x.data, 0.5)), 1), 0.5)
+        return b.multiply(b.add(b.tanh(b.multiply(x.array, 0.5)), 1), 0.5)
 
     @staticmethod
     def backward(ctx, grad):
@@ -412,7 +412,7 @@ class SigmoidBackward(Function):
     def forward(ctx, grad, y):
         b = ctx.backend
         ctx.save_for_backward(grad, y)
-        return b.multiply(grad.data, b.multiply(y.data, b.subtract(1, y.data)))
+        return b.multiply(grad.array, b.multiply(y.array, b.subtract(1, y.array)))
 
     @staticmethod
     def backward(ctx, gg):
@@ -428,7 +428,7 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.maximum(x.data, 0)
+        return ctx.backend.maximum(x.array, 0)
 
     @staticmethod
     def backward(ctx, grad):
@@ -445,7 +445,7 @@ class ReluBackward(Function):
     def forward(ctx, grad, y):
         b = ctx.backend
         ctx.save_for_backward(y)
-        return b.multiply(grad.data, b.greater(y.data, 0))
+        return b.multiply(grad.array, b.greater(y.array, 0))
 
     @staticmethod
     def backward(ctx, gg):
@@ -459,7 +459,7 @@ class Erf(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.backend.erf(x.data)
+        return ctx.backend.erf(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -473,7 +473,7 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.backend.abs(x.data)
+        return ctx.backend.abs(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -488,7 +488,7 @@ class _Piecewise(Function):
 
     @classmethod
     def forward(cls, ctx, x):
-        return getattr(ctx.backend, cls.kernel)(x.data)
+        return getattr(ctx.backend, cls.kernel)(x.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -518,7 +518,7 @@ class Round(Function):
 
     @staticmethod
     def forward(ctx, x, decimals=0):
-        return ctx.backend.round(x.data, decimals)
+        return ctx.backend.round(x.array, decimals)
 
     @staticmethod
     def backward(ctx, grad):
@@ -531,7 +531,7 @@ class Clamp(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x, lo, hi)
-        b, out = ctx.backend, x.data
+        b, out = ctx.backend, x.array
         if lo is not None:
             out = b.maximum(out, _data(lo))
         if hi is not None:
@@ -564,7 +564,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, x, y):
         ctx.save_for_backward(cond)
-        return ctx.backend.where(cond.data, _data(x), _data(y))
+        return ctx.backend.where(cond.array, _data(x), _data(y))
 
     @staticmethod
     def backward(ctx, grad):
@@ -580,7 +580,7 @@ class Cast(Function):
 
     @staticmethod
     def forward(ctx, x, dtype):
-        return ctx.backend.astype(x.data, dtype)
+        return ctx.backend.astype(x.array, dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -602,7 +602,7 @@ class LogicalNot(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.backend.logical_not(x.data)
+        return ctx.backend.logical_not(x.array)
 
 
 # ---------------------------------------------------------------------------------------

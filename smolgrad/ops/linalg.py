@@ -26,9 +26,9 @@ class Matmul(Function):
         ctx.save_for_backward(x, y)
         b = ctx.backend
         if y.ndim == 2 and x.ndim > 2:
-            rows = b.reshape(x.data, (-1, x.shape[-1]))
-            return b.reshape(b.matmul(rows, y.data), x.shape[:-1] + (y.shape[-1],))
-        return b.matmul(x.data, y.data)
+            rows = b.reshape(x.array, (-1, x.shape[-1]))
+            return b.reshape(b.matmul(rows, y.array), x.shape[:-1] + (y.shape[-1],))
+        return b.matmul(x.array, y.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -71,7 +71,7 @@ class Einsum(Function):
     @staticmethod
     def forward(ctx, spec, *xs):
         ctx.save_for_backward(*xs)
-        return ctx.backend.einsum(spec, *[x.data for x in xs])
+        return ctx.backend.einsum(spec, *[x.array for x in xs])
 
     @staticmethod
     def backward(ctx, grad):

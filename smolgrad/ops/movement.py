@@ -22,7 +22,7 @@ class Reshape(Function):
     def forward(ctx, x, shape):
         ctx.shape = x.shape
         try:
-            return ctx.backend.reshape(x.data, shape)
+            return ctx.backend.reshape(x.array, shape)
         except (ValueError, TypeError):
             raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
                                f"{x.shape} ({x.numel()} elements)") from None
@@ -39,7 +39,7 @@ class Expand(Function):
     @staticmethod
     def forward(ctx, x, shape):
         try:
-            return ctx.backend.broadcast_to(x.data, shape)
+            return ctx.backend.broadcast_to(x.array, shape)
         except ValueError:
             raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to "
                                f"{list(shape)}") from None
@@ -54,7 +54,7 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx, x, axes):
-        return ctx.backend.transpose(x.data, axes)
+        return ctx.backend.transpose(x.array, axes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -78,7 +78,7 @@ def _backend_index(index, backend, op="index"):
             if i.dtype.is_floating_point:
                 raise IndexError(f"{op}: tensors used as indices must be long, int or bool, "
                                  f"got {i.dtype}")
-            out.append(i.data)
+            out.append(i.array)
         elif isinstance(i, (list, range)):
             arr = backend.asarray(list(i))
             out.append(arr)
@@ -98,7 +98,7 @@ class GetItem(Function):
     def forward(ctx, x, index):
         ctx.shape, ctx.dtype = x.shape, x.dtype
         try:
-            return ctx.backend.getitem(x.data, index)
+            return ctx.backend.getitem(x.array, index)
         except IndexError as e:
             raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
 
@@ -116,11 +116,11 @@ class IndexPut(Function):
     @staticmethod
     def forward(ctx, x, index, value, accumulate):
         b = ctx.backend
-        v = value.data if isinstance(value, Tensor) else value
+        v = value.array if isinstance(value, Tensor) else value
         try:
             if accumulate:
-                return b.index_add(x.data, index, v)
-            return b.setitem(x.data, index, v)
+                return b.index_add(x.array, index, v)
+            return b.setitem(x.array, index, v)
         except (ValueError, IndexError) as e:
             shape = value.shape if isinstance(value, Tensor) else "a scalar"
             raise RuntimeError(f"setitem: cannot write a value of shape {shape} into a tensor "
@@ -143,7 +143,7 @@ class Cat(Function):
     @staticmethod
     def forward(ctx, axis, *xs):
         ctx.sizes = [x.shape[axis] for x in xs]
-        return ctx.backend.concatenate([x.data for x in xs], axis=axis)
+        return ctx.backend.concatenate([x.array for x in xs], axis=axis)
 
     @staticmethod
     def backward(ctx, grad):
@@ -161,7 +161,7 @@ class Flip(Function):
 
     @staticmethod
     def forward(ctx, x, axes):
-        return ctx.backend.flip(x.data, axis=axes)
+        return ctx.backend.flip(x.array, axis=axes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -173,7 +173,7 @@ class Roll(Function):
 
     @staticmethod
     def forward(ctx, x, shifts, axes):
-        return ctx.backend.roll(x.data, shifts, axis=axes)
+        return ctx.backend.roll(x.array, shifts, axis=axes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -187,7 +187,7 @@ class Pad(Function):
 
     @staticmethod
     def forward(ctx, x, widths, value):
-        return ctx.backend.pad(x.data, widths, value)
+        return ctx.backend.pad(x.array, widths, value)
 
     @staticmethod
     def backward(ctx, grad):
@@ -201,7 +201,7 @@ class Triangle(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, k):
-        return getattr(ctx.backend, kernel)(x.data, k)
+        return getattr(ctx.backend, kernel)(x.array, k)
 
     @staticmethod
     def backward(ctx, grad):
@@ -217,7 +217,7 @@ class Gather(Function):
     def forward(ctx, x, axis, index):
         ctx.shape, ctx.dtype = x.shape, x.dtype
         try:
-            return ctx.backend.take_along_axis(x.data, index.data, axis)
+            return ctx.backend.take_along_axis(x.array, index.array, axis)
         except IndexError as e:
             raise IndexError(f"gather: index out of range for dimension {axis} of a tensor of "
                              f"shape {x.shape} ({e})") from None
@@ -237,7 +237,7 @@ class ScatterAdd(Function):
     def forward(ctx, x, axis, index, src):
         sub = tuple(slice(0, n) for n in index.shape)
         try:
-            return ctx.backend.scatter_add(x.data, axis, index.data, src.data[sub])
+            return ctx.backend.scatter_add(x.array, axis, index.array, src.array[sub])
         except IndexError as e:
             raise IndexError(f"scatter_add: index out of range for dimension {axis} of a "
                              f"tensor of shape {x.shape} ({e})") from None
@@ -746,7 +746,7 @@ def masked_select(input, mask) -> Tensor:
 def nonzero(input, as_tuple: bool = False):
     """Indices of the non-zero elements: (n, ndim), or a tuple of ndim (n,) tensors."""
     b = input.backend
-    idx = [Tensor._make(b.astype(i, dt.int64), b) for i in b.nonzero(input.data)]
+    idx = [Tensor._make(b.astype(i, dt.int64), b) for i in b.nonzero(input.array)]
     return tuple(idx) if as_tuple else stack(idx, dim=1) if idx else idx
 
 

@@ -46,11 +46,11 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         b = ctx.backend
         ctx.save_for_backward(x, weight)
-        x2 = b.reshape(x.data, (-1, x.data.shape[-1]))                          # (M, in)
-        y = b.matmul(x2, b.transpose(weight.data))                               # (M, out)
+        x2 = b.reshape(x.array, (-1, x.array.shape[-1]))                          # (M, in)
+        y = b.matmul(x2, b.transpose(weight.array))                               # (M, out)
         if bias is not None:
-            y = b.add(y, bias.data)
-        return b.reshape(y, tuple(x.data.shape[:-1]) + (weight.data.shape[0],))
+            y = b.add(y, bias.array)
+        return b.reshape(y, tuple(x.array.shape[:-1]) + (weight.array.shape[0],))
 
     @staticmethod
     def backward(ctx, grad):
@@ -73,14 +73,14 @@ class Linear(Function):
     @staticmethod
     def _backward_arrays(b, grad, x, weight, need_x, need_w, need_b) -> tuple:
         """`backward` when it is not being recorded: G W, Gᵀ x and Σ G straight on arrays."""
-        g = grad.data
+        g = grad.array
         g2 = b.reshape(g, (-1, g.shape[-1]))                                    # (M, out)
         gx = None
         if need_x:
-            gx = Tensor._make(b.reshape(b.matmul(g2, weight.data), x.data.shape), b)
+            gx = Tensor._make(b.reshape(b.matmul(g2, weight.array), x.array.shape), b)
         gw = gb = None
         if need_w:
-            x2 = b.reshape(x.data, (-1, x.data.shape[-1]))                      # (M, in)
+            x2 = b.reshape(x.array, (-1, x.array.shape[-1]))                      # (M, in)
             gw = Tensor._make(b.matmul(b.transpose(g2), x2), b)
         if need_b:
             gb = Tensor._make(b.sum(g2, axis=0), b)
@@ -112,20 +112,20 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, target, valid, weight, label_smoothing):
         b = ctx.backend
-        z = logits.data
+        z = logits.array
         m, c = z.shape
         shifted = b.subtract(z, b.max(z, axis=-1, keepdims=True))  # ≤ 0: exp can't overflow
         # p = (z - max) - log Σ e^(z - max): subtracting the max first keeps every digit
         logp = b.subtract(shifted, b.log(b.sum(b.exp(shifted), axis=-1, keepdims=True)))
-        t = target.data                                  # ignored samples already -> 0
-        valid = b.astype(valid.data, logits.dtype)       # (M,) 1.0, or 0.0 where ignored
+        t = target.array                                  # ignored samples already -> 0
+        valid = b.astype(valid.array, logits.dtype)       # (M,) 1.0, or 0.0 where ignored
         picked = b.reshape(b.take_along_axis(logp, b.reshape(t, (m, 1)), 1), (m,))
-        w_t = valid if weight is None else b.multiply(b.getitem(weight.data, t), valid)
+        w_t = valid if weight is None else b.multiply(b.getitem(weight.array, t), valid)
         loss = b.multiply(-(1.0 - label_smoothing), b.multiply(w_t, picked))
         mass = b.multiply(1.0 - label_smoothing, w_t)    # Σ_c q_ic, filled in below
         if label_smoothing > 0:
-            wp = logp if weight is None else b.multiply(logp, weight.data)
-            w_sum = float(c) if weight is None else b.sum(weight.data)
+            wp = logp if weight is None else b.multiply(logp, weight.array)
+            w_sum = float(c) if weight is None else b.sum(weight.array)
             smooth = b.multiply(b.sum(wp, axis=-1), valid)
             loss = b.subtract(loss, b.multiply(label_smoothing / c, smooth))
             mass = b.add(mass, b.multiply(valid, label_smoothing * w_sum / c))
@@ -145,8 +145,8 @@ class CrossEntropy(Function):
             dense = b.multiply(b.exp(ctx.logp), b.reshape(ctx.mass, (m, 1)))
             if label_smoothing > 0:
                 dense = b.subtract(dense, CrossEntropy._smoothing(ctx, logits, weight, m, c))
-            out = b.index_add(b.multiply(b.reshape(grad.data, (m, 1)), dense),
-                              (rows, target.data), b.negative(b.multiply(grad.data, w_picked)))
+            out = b.index_add(b.multiply(b.reshape(grad.array, (m, 1)), dense),
+                              (rows, target.array), b.negative(b.multiply(grad.array, w_picked)))
             return Tensor._make(b.astype(out, logits.dtype), b), None, None, None, None
         logp = log_softmax(logits, -1)  # recording: keep logp's dependence on z
         mass = Tensor._make(b.reshape(ctx.mass, (m, 1)), b)
@@ -164,7 +164,7 @@ class CrossEntropy(Function):
     def _smoothing(ctx, logits: Tensor, weight, m: int, c: int):
         """The label-smoothing part of q, (ε / C) · vᵢ · w_c, as an (M, C) array."""
         b = ctx.backend
-        w = 1.0 if weight is None else weight.data
+        w = 1.0 if weight is None else weight.array
         spread = b.multiply(b.reshape(ctx.valid, (m, 1)),
                             b.multiply(b.ones((1, c), logits.dtype), w))
         return b.multiply(spread, ctx.inputs[4] / c)
@@ -174,8 +174,8 @@ def cross_entropy_per_sample(logits: Tensor, target: Tensor, weight: Tensor | No
                              ignore_index: int, label_smoothing: float) -> Tensor:
     """ℓ (M,) for logits (M, C) and int64 class indices (M,) (see `CrossEntropy`)."""
     b = target.backend
-    valid = b.not_equal(target.data, ignore_index)
-    safe = Tensor._make(b.where(valid, target.data, 0), b)
+    valid = b.not_equal(target.array, ignore_index)
+    safe = Tensor._make(b.where(valid, target.array, 0), b)
     w = None if weight is None else weight.detach()
     return CrossEntropy.apply(logits, safe, Tensor._make(valid, b), w, float(label_smoothing))
 
@@ -197,8 +197,8 @@ class Normalize(Function):
     @staticmethod
     def forward(ctx, x, axes, eps):
         b = ctx.backend
-        mean = b.mean(x.data, axis=axes, keepdims=True)
-        centered = b.subtract(x.data, mean)
+        mean = b.mean(x.array, axis=axes, keepdims=True)
+        centered = b.subtract(x.array, mean)
         var = b.mean(b.multiply(centered, centered), axis=axes, keepdims=True)
         rstd = b.divide(1.0, b.sqrt(b.add(var, eps)))
         xhat = b.astype(b.multiply(centered, rstd), x.dtype)
@@ -242,7 +242,7 @@ class Gelu(Function):
     def forward(ctx, x, approximate):
         b = ctx.backend
         ctx.save_for_backward(x)
-        xd = x.data
+        xd = x.array
         if approximate == "tanh":
             inner = b.multiply(_SQRT_2_OVER_PI, b.add(xd, b.multiply(0.044715, xd * xd * xd)))
             half_gate = b.multiply(0.5, b.add(1.0, b.tanh(inner)))      # ½ (1 + tanh u)
@@ -280,7 +280,7 @@ class Softplus(Function):
     def forward(ctx, z):
         b = ctx.backend
         ctx.save_for_backward(z)
-        zd = z.data
+        zd = z.array
         return b.add(b.maximum(zd, 0), b.log1p(b.exp(b.negative(b.abs(zd)))))
 
     @staticmethod
@@ -305,10 +305,10 @@ class BinaryCrossEntropy(Function):
     def forward(ctx, x, t):
         b = ctx.backend
         ctx.save_for_backward(x, t)
-        log_x = b.maximum(b.log(x.data), -100.0)
-        log_1mx = b.maximum(b.log(b.subtract(1.0, x.data)), -100.0)
-        loss = b.negative(b.add(b.multiply(t.data, log_x),
-                                b.multiply(b.subtract(1.0, t.data), log_1mx)))
+        log_x = b.maximum(b.log(x.array), -100.0)
+        log_1mx = b.maximum(b.log(b.subtract(1.0, x.array)), -100.0)
+        loss = b.negative(b.add(b.multiply(t.array, log_x),
+                                b.multiply(b.subtract(1.0, t.array), log_1mx)))
         return b.astype(loss, x.dtype)
 
     @staticmethod
@@ -317,8 +317,8 @@ class BinaryCrossEntropy(Function):
         gx = gt = None
         if ctx.needs_input_grad[0] and not is_grad_enabled():  # the usual case: one node
             b = ctx.backend
-            xd = x.data
-            slope = b.divide(b.subtract(xd, t.data),
+            xd = x.array
+            slope = b.divide(b.subtract(xd, t.array),
                              b.maximum(b.multiply(xd, b.subtract(1, xd)), 1e-12))
             gx = grad * Tensor._make(b.astype(slope, x.dtype), b)
         elif ctx.needs_input_grad[0]:  # recording: the same formula, differentiable

@@ -32,7 +32,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape = x.shape
-        return ctx.backend.sum(x.data, axis=axes, keepdims=keepdim)
+        return ctx.backend.sum(x.array, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -53,7 +53,7 @@ class Amax(Function):
             raise RuntimeError(f"{cls.kernel}: cannot reduce over a zero-size dimension of a "
                                f"tensor of shape {x.shape} (the operation has no identity); "
                                f"reduce a non-empty dimension instead")
-        return getattr(ctx.backend, cls.kernel)(x.data, axis=axes, keepdims=keepdim)
+        return getattr(ctx.backend, cls.kernel)(x.array, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -79,7 +79,7 @@ class Prod(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.save_for_backward(x)
-        return ctx.backend.prod(x.data, axis=axes, keepdims=keepdim)
+        return ctx.backend.prod(x.array, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -100,8 +100,8 @@ class Cumsum(Function):
     @staticmethod
     def forward(ctx, x, axis):
         if x.ndim == 0:  # NumPy would return shape (1,); a 0-d cumsum is the value itself
-            return ctx.backend.copy(x.data)
-        return ctx.backend.cumsum(x.data, axis=axis)
+            return ctx.backend.copy(x.array)
+        return ctx.backend.cumsum(x.array, axis=axis)
 
     @staticmethod
     def backward(ctx, grad):
@@ -118,8 +118,8 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         b = ctx.backend
-        m = b.max(x.data, axis=axis, keepdims=True)
-        e = b.exp(b.subtract(x.data, b.where(b.isfinite(m), m, 0)))
+        m = b.max(x.array, axis=axis, keepdims=True)
+        e = b.exp(b.subtract(x.array, b.where(b.isfinite(m), m, 0)))
         return b.divide(e, b.sum(e, axis=axis, keepdims=True))
 
     @staticmethod
@@ -141,8 +141,8 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         b = ctx.backend
-        m = b.max(x.data, axis=axis, keepdims=True)
-        shifted = b.subtract(x.data, b.where(b.isfinite(m), m, 0))
+        m = b.max(x.array, axis=axis, keepdims=True)
+        shifted = b.subtract(x.array, b.where(b.isfinite(m), m, 0))
         return b.subtract(shifted, b.log(b.sum(b.exp(shifted), axis=axis, keepdims=True)))
 
     @staticmethod
@@ -163,8 +163,8 @@ class PNorm(Function):
         ctx.save_for_backward(x)
         b = ctx.backend
         if p == 2:
-            return b.sqrt(b.sum(b.multiply(x.data, x.data), axis=axes, keepdims=keepdim))
-        powered = b.sum(b.power(b.abs(x.data), p), axis=axes, keepdims=keepdim)
+            return b.sqrt(b.sum(b.multiply(x.array, x.array), axis=axes, keepdims=keepdim))
+        powered = b.sum(b.power(b.abs(x.array), p), axis=axes, keepdims=keepdim)
         return b.power(powered, 1.0 / p)
 
     @staticmethod
@@ -191,7 +191,7 @@ class StdFromVar(Function):
 
     @staticmethod
     def forward(ctx, v):
-        return ctx.backend.sqrt(v.data)
+        return ctx.backend.sqrt(v.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -211,7 +211,7 @@ class ArgReduce(Function):
             raise RuntimeError(f"{kernel}: cannot take the {kernel} of an empty tensor of "
                                f"shape {x.shape} along "
                                f"{'all dims' if axis is None else f'dim {axis}'}")
-        data = x.data if axis is not None else b.reshape(x.data, (-1,))
+        data = x.array if axis is not None else b.reshape(x.array, (-1,))
         out = getattr(b, kernel)(data, axis=0 if axis is None else axis)
         if keepdim and axis is not None:
             out = b.reshape(out, _keepdim_shape(x.shape, (axis,)))
@@ -227,7 +227,7 @@ class Logical(Function):
 
     @staticmethod
     def forward(ctx, kernel, x, axes, keepdim):
-        return getattr(ctx.backend, kernel)(x.data, axis=axes, keepdims=keepdim)
+        return getattr(ctx.backend, kernel)(x.array, axis=axes, keepdims=keepdim)
 
 
 # ---------------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ class ArgSort(Function):
     @staticmethod
     def forward(ctx, x, axis, descending):
         b = ctx.backend
-        keys = b.negative(x.data) if descending else x.data
+        keys = b.negative(x.array) if descending else x.array
         return b.argsort(keys, axis=axis)
 
 

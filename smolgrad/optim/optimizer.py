@@ -160,7 +160,7 @@ class Optimizer:
     @staticmethod
     def _write(param: Tensor, value: Tensor) -> None:
         """Store `value` into `param` in place (same Tensor object, version counter + 1)."""
-        param._assign(value.data)
+        param._assign(value.array)
 
     # -- saving and loading ---------------------------------------------------------------
     def state_dict(self) -> dict:

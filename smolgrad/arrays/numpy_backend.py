@@ -2,7 +2,7 @@
 
 Every op in `smolgrad.ops` reaches arrays only through a backend object like this one, so
 the same op code runs on NumPy, CuPy (whose API mirrors NumPy's; see cupy_backend.py) and
-MLX. The interface is the set of public names below; `backends/__init__.py` lists it.
+MLX. The interface is the set of public names below; `arrays/__init__.py` lists it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A backend object offers array primitives (elementwise math, reductions, matmul, reshape,
 indexing, creation, randomness, dtype casts); `numpy_backend.NumpyBackend` is the
-reference. Ops call `x.backend.exp(x.data)` and never import an array library, so adding
+reference. Ops call `x.backend.exp(x.array)` and never import an array library, so adding
 a backend is one file plus one line in `_FACTORIES` below.
 
 Devices: "cpu" (NumPy), "mlx" (MLX's default device), "cuda" (CuPy), and "gpu", which
