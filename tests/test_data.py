@@ -222,3 +222,163 @@ def test_generator_api():
     g.set_state(state)
     assert g.randperm(10) == first
     assert isinstance(g.seed(), int)
+
+
+# ---------------------------------------------------------------------------------------
+# The package layout: PyTorch's submodule paths
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("submodule", ["dataset", "sampler", "dataloader"])
+def test_every_torch_name_lives_in_the_same_submodule(submodule):
+    """`from torch.utils.data.<submodule> import X` works as `smolgrad.utils.data...`, and
+    X is defined where PyTorch defines it (e.g. default_collate in _utils.collate)."""
+    import importlib
+
+    theirs = importlib.import_module(f"torch.utils.data.{submodule}")
+    ours = importlib.import_module(f"smolgrad.utils.data.{submodule}")
+    for name in theirs.__all__:
+        obj = getattr(ours, name)
+        assert obj is getattr(data, name), name
+        torch_home = getattr(theirs, name).__module__
+        assert obj.__module__ == torch_home.replace("torch.", "smolgrad.", 1), name
+
+
+def test_distributed_sampler_path():
+    from smolgrad.utils.data.distributed import DistributedSampler
+
+    assert DistributedSampler is data.DistributedSampler
+    assert len(DistributedSampler(range(10), num_replicas=2, rank=1)) == 5
+
+
+def test_chain_and_stack_datasets_match_torch():
+    class Stream(data.IterableDataset):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter(range(self.n))
+
+        def __len__(self):
+            return self.n
+
+    class TStream(tdata.IterableDataset):
+        __init__, __iter__, __len__ = Stream.__init__, Stream.__iter__, Stream.__len__
+
+    chained = Stream(3) + Stream(2)
+    assert isinstance(chained, data.ChainDataset)
+    assert list(chained) == list(TStream(3) + TStream(2)) and len(chained) == 5
+    with pytest.raises(TypeError, match="ChainDataset only supports IterableDatasets"):
+        list(data.ChainDataset([Stream(1), [1, 2]]))
+    a, b = sg.arange(4), sg.arange(10, 14)
+    ta, tb = torch.arange(4), torch.arange(10, 14)
+    pairs = data.StackDataset(data.TensorDataset(a), data.TensorDataset(b))
+    t_pairs = tdata.StackDataset(tdata.TensorDataset(ta), tdata.TensorDataset(tb))
+    assert len(pairs) == len(t_pairs) == 4
+    assert [[x[0].item() for x in pairs[i]] for i in range(4)] == \
+        [[x[0].item() for x in t_pairs[i]] for i in range(4)]
+    named = data.StackDataset(x=data.TensorDataset(a), y=data.TensorDataset(b))
+    batch = next(iter(data.DataLoader(named, batch_size=3)))
+    assert batch["x"][0].tolist() == [0, 1, 2] and batch["y"][0].tolist() == [10, 11, 12]
+    with pytest.raises(ValueError, match="Size mismatch"):
+        data.StackDataset(data.TensorDataset(a), data.TensorDataset(sg.arange(3)))
+
+
+# ---------------------------------------------------------------------------------------
+# RandomSampler: lazy draws, distribution, reproducibility, PyTorch's errors
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("replacement", [True, False])
+def test_random_sampler_with_huge_num_samples_draws_lazily(replacement):
+    """PyTorch programs ask for int(1e10) samples to mean "forever": building the sampler
+    and taking 100 indices must neither allocate all of them nor take long."""
+    import itertools
+    import time
+    import tracemalloc
+
+    def first_100():
+        sampler = data.RandomSampler(range(50), replacement=replacement,
+                                     num_samples=int(1e10),
+                                     generator=Generator().manual_seed(0))
+        return sampler, list(itertools.islice(iter(sampler), 100))
+
+    first_100()  # warm up imports and caches outside the measurement
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        sampler, indices = first_100()
+        seconds = time.perf_counter() - start
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(sampler) == int(1e10)
+    assert len(indices) == 100 and all(0 <= i < 50 for i in indices)
+    assert seconds < 0.5, f"took {seconds:.3f} s"
+    assert peak_bytes < 256 * 1024, f"peak {peak_bytes} bytes"
+    # A DataLoader over it is lazy too
+    loader = data.DataLoader(data.TensorDataset(sg.arange(50)), batch_size=8,
+                             sampler=sampler)
+    assert len(loader) == int(1e10) // 8
+    assert next(iter(loader))[0].shape == (8,)
+
+
+def test_random_sampler_with_replacement_is_uniform_and_reproducible():
+    n, draws = 8, 16_000
+    sampler = data.RandomSampler(range(n), replacement=True, num_samples=draws,
+                                 generator=Generator().manual_seed(5))
+    first = list(sampler)
+    assert len(first) == draws == len(sampler)
+    counts = np.bincount(first, minlength=n)
+    expected = draws / n
+    chi_square = float(((counts - expected) ** 2 / expected).sum())
+    assert chi_square < 24.3, counts  # the 99.9% quantile of chi-square with 7 dof
+    second = list(sampler)
+    assert second != first, "a second pass continues the generator's stream"
+    again = data.RandomSampler(range(n), replacement=True, num_samples=draws,
+                               generator=Generator().manual_seed(5))
+    assert list(again) == first
+    # without a generator: a fresh one per pass, seeded from the global generator
+    sg.manual_seed(11)
+    a = list(data.RandomSampler(range(n), replacement=True, num_samples=70))
+    sg.manual_seed(11)
+    b = list(data.RandomSampler(range(n), replacement=True, num_samples=70))
+    assert a == b and len(a) == 70
+
+
+@pytest.mark.parametrize("num_samples", [5, 8, 21])
+def test_random_sampler_without_replacement_matches_torch_structure(num_samples):
+    """Whole permutations one after the other, the last cut short (PyTorch's rule); the
+    numbers differ from PyTorch's (another generator) but the structure must not."""
+    n = 8
+    ours = list(data.RandomSampler(range(n), num_samples=num_samples,
+                                   generator=Generator().manual_seed(0)))
+    theirs = list(tdata.RandomSampler(range(n), num_samples=num_samples,
+                                      generator=torch.Generator().manual_seed(0)))
+    for sequence in (ours, theirs):
+        assert len(sequence) == num_samples
+        for start in range(0, num_samples, n):
+            block = sequence[start:start + n]
+            assert len(set(block)) == len(block) and set(block) <= set(range(n))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"replacement": 1}, {"replacement": "yes"}, {"num_samples": 0}, {"num_samples": -3},
+    {"num_samples": 2.5}, {"num_samples": np.int64(4)}, {"data_source": []},
+])
+def test_random_sampler_validation_matches_torch(kwargs):
+    kwargs = dict(kwargs)
+    source = kwargs.pop("data_source", range(4))
+    with pytest.raises(Exception) as theirs:
+        tdata.RandomSampler(source, **kwargs)
+    with pytest.raises(Exception) as ours:
+        data.RandomSampler(source, **kwargs)
+    assert type(ours.value) is type(theirs.value)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_random_sampler_errors_at_iteration():
+    with pytest.raises(ValueError, match="RandomSampler: cannot draw 3 samples from an empty"):
+        list(data.RandomSampler([], num_samples=3))
+    with pytest.raises(TypeError, match="RandomSampler: generator must be an sg.Generator"):
+        list(data.RandomSampler(range(3), generator=torch.Generator()))

@@ -1,0 +1,6 @@
+"""`DistributedSampler` at PyTorch's path (`torch.utils.data.distributed`); it is written
+in `smolgrad/utils/distributed_sampler.py`."""
+
+from ..distributed_sampler import DistributedSampler
+
+__all__ = ["DistributedSampler"]
