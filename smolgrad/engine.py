@@ -142,7 +142,7 @@ class Tensor:
     """
 
     __slots__ = ("array", "backend", "grad_fn", "_grad", "_requires_grad", "_version",
-                 "_retains_grad", "_hooks", "__weakref__")
+                 "_retains_grad", "_hooks", "_view", "_views", "__weakref__")
     __array_priority__ = 1000  # so that `ndarray * Tensor` calls Tensor.__rmul__
 
     def __init__(self, data=None, dtype=None, device=None, requires_grad: bool = False):
@@ -158,6 +158,7 @@ class Tensor:
         self._version = 0
         self._retains_grad = False
         self._hooks = None
+        self._view = self._views = None  # see ops/views.py
         if requires_grad:
             self.requires_grad_(True)
 
@@ -173,6 +174,7 @@ class Tensor:
         t._version = 0
         t._retains_grad = False
         t._hooks = None
+        t._view = t._views = None
         return t
 
     # -- what it is -----------------------------------------------------------------------
@@ -300,91 +302,6 @@ class Tensor:
         run_backward([self], [gradient], retain_graph, create_graph, inputs=inputs,
                      accumulate=True)
 
-    def detach(self) -> Tensor:
-        """The same values, cut off from the graph (shares the array: both see in-place ops
-        made through `.array`)."""
-        return Tensor._make(self.array, self.backend)
-
-    @property
-    def data(self) -> Tensor:
-        """PyTorch's `.data`: this tensor's values as a tensor that is not recorded (the raw
-        backend array is `.array`)."""
-        return Tensor._make(self.array, self.backend)
-
-    @data.setter
-    def data(self, value: Tensor) -> None:
-        if not isinstance(value, Tensor):
-            raise TypeError(f"data: assigned value must be a Tensor, got {type(value).__name__}")
-        self.array, self.backend = value.array, value.backend
-
-    def detach_(self) -> Tensor:
-        self.grad_fn = None
-        self._requires_grad = False
-        return self
-
-    # -- in-place changes -----------------------------------------------------------------
-    def _check_inplace(self, op: str) -> None:
-        if self._requires_grad and self.grad_fn is None and _grad_mode.enabled:
-            raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
-                               f"in-place operation; wrap it in `with sg.no_grad():` or use "
-                               f"an out-of-place op")
-
-    def _inplace(self, op: str, fn, *args, **kwargs) -> Tensor:
-        """Run `fn(self, *args)` out of place, then make `self` hold the result.
-
-        The result's history is rebased onto a stand-in for the old value, and the version
-        counter goes up: every node that saved or used the old value notices at backward
-        time instead of silently differentiating with the new one.
-        """
-        self._check_inplace(op)
-        old = Tensor._make(self.array, self.backend)
-        old.grad_fn, old._requires_grad, old._version = (self.grad_fn, self._requires_grad,
-                                                          self._version)
-        result = fn(old, *args, **kwargs)
-        if not _can_cast(result.dtype, self.dtype):
-            raise RuntimeError(f"{op}: result type {result.dtype.name} can't be cast to the "
-                               f"desired output type {self.dtype.name} (an in-place op keeps "
-                               f"the tensor's dtype); use the out-of-place op")
-        self._assign(result.array)
-        if result.grad_fn is not None:
-            self.grad_fn = result.grad_fn
-            self._requires_grad = True
-        elif self.grad_fn is not None and _grad_mode.enabled:
-            self._forget_history()  # the new value no longer depends on the old history
-        return self
-
-    def _forget_history(self) -> None:
-        self.grad_fn = None
-        self._requires_grad = False
-
-    def _assign(self, array) -> None:
-        """Replace the values (keeping shape and dtype) and bump the version counter."""
-        if tuple(array.shape) != self.shape:
-            array = self.backend.broadcast_to(array, self.array.shape)
-        self.array = self.backend.astype(array, self.dtype)
-        self._version += 1
-
-    def zero_(self) -> Tensor:
-        return self.fill_(0)
-
-    def fill_(self, value) -> Tensor:
-        self._check_inplace("fill_")
-        if self._requires_grad and _grad_mode.enabled:
-            # a non-leaf in a recorded graph: stays in it, the old value gets zero gradient
-            return self._inplace("fill_", _filled, value)
-        self._assign(self.backend.full(self.array.shape, value, self.dtype))
-        if self.grad_fn is not None and _grad_mode.enabled:
-            self._forget_history()
-        return self
-
-    def copy_(self, src) -> Tensor:
-        """Copy `src`'s values into this tensor (broadcast to its shape, cast to its dtype)."""
-        if not isinstance(src, Tensor):
-            src = Tensor(src, dtype=self.dtype, device=self.device)
-        if src.backend is not self.backend:
-            src = src.to(self.device)
-        return self._inplace("copy_", _copy_from, src)
-
     # -- leaving smolgrad -----------------------------------------------------------------
     def item(self):
         if self.numel() != 1:
@@ -459,26 +376,6 @@ class _HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
-
-
-def _filled(old: Tensor, value) -> Tensor:
-    """The out-of-place half of `fill_` on a recorded tensor: every element is `value`."""
-    everywhere = Tensor._make(old.backend.ones(old.array.shape, dt.bool_), old.backend)
-    return old.masked_fill(everywhere, value)
-
-
-def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
-    """PyTorch's rule for in-place results: no float into an integer/bool tensor, no
-    integer into a bool tensor."""
-    if src.is_floating_point and not dst.is_floating_point:
-        return False
-    return not (dst is dt.bool_ and src is not dt.bool_)
-
-
-def _copy_from(old: Tensor, src: Tensor) -> Tensor:
-    """The out-of-place half of `copy_`: src broadcast to old's shape, in old's dtype."""
-    out = src.to(old.dtype)
-    return out.expand(old.shape) if out.shape != old.shape else out
 
 
 def _backend_for(data, device_name):
@@ -604,7 +501,7 @@ class Function:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        return f"<{self.name}Backward>"
+        return f"<{self.name}Backward0>"
 
     @classmethod
     def apply(cls, *args, **kwargs) -> Tensor:
@@ -761,17 +658,15 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
             if g is None:
                 continue
             if t._hooks:
-                for hook in list(t._hooks):
-                    new = hook(g)
-                    if new is not None:
-                        g = new
+                g = _run_hooks(t, g)
             if wanted is not None and id(t) in wanted:
                 results[wanted[id(t)]] = g
             if accumulate and (t.grad_fn is None or t._retains_grad) and (
                     wanted is None or id(t) in wanted):
                 # a new Tensor object around the (never mutated) array: .grad is not aliased
                 g_store = g if create_graph else Tensor._make(g.array, g.backend)
-                t._grad = g_store if t._grad is None else t._grad + g_store
+                with _accumulate_lock:  # threads may run backward into a shared leaf
+                    t._grad = g_store if t._grad is None else t._grad + g_store
                 touched.append(t)
             node = t.grad_fn
             if node is None:
@@ -809,6 +704,29 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
     if inputs is not None:
         return results
     return None
+
+
+_accumulate_lock = threading.Lock()
+
+
+def _run_hooks(t: Tensor, grad: Tensor) -> Tensor:
+    """Call t's gradient hooks in order; a returned Tensor replaces the gradient, and must
+    keep its shape, dtype and device (as in PyTorch)."""
+    for hook in list(t._hooks):
+        new = hook(grad)
+        if new is None:
+            continue
+        name = getattr(hook, "__name__", repr(hook))
+        if not isinstance(new, Tensor):
+            raise TypeError(f"hook '{name}' returned {type(new).__name__}; a gradient hook "
+                            f"must return a Tensor or None")
+        if new.shape != grad.shape or new.dtype != grad.dtype or new.backend is not grad.backend:
+            raise RuntimeError(
+                f"hook '{name}' has changed the gradient from shape {grad.shape}, "
+                f"{grad.dtype.name} on '{grad.device}' to shape {new.shape}, "
+                f"{new.dtype.name} on '{new.device}'; a hook must keep all three")
+        grad = new
+    return grad
 
 
 def evaluate(tensors) -> None:

@@ -13,6 +13,7 @@ import math
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from .common import normalize_dim, shape_arg
+from .views import as_view, reshape_is_view
 
 
 class Reshape(Function):
@@ -292,12 +293,20 @@ def _reshape(input, shape: tuple, op: str) -> Tensor:
     shape = _resolve_shape(shape, input.numel(), op)
     if shape == input.shape:
         return input
-    return Reshape.apply(input, shape)
+    out = Reshape.apply(input, shape)
+    if reshape_is_view(input, out):
+        return as_view(out, input, ("reshape", shape))
+    if op == "view":
+        raise RuntimeError(f"view: size {list(shape)} is not compatible with the input's "
+                           f"layout (shape {input.shape}, not contiguous, e.g. after a "
+                           f"transpose); use .reshape(...) instead")
+    return out
 
 
 @register("view")
 def view(input, *shape) -> Tensor:
-    """Like reshape (smolgrad has no aliasing views: every result is a new value)."""
+    """The same values in a new shape, sharing them with `input` (writes through either
+    are seen by both); an error where the layout does not allow it (use reshape)."""
     if len(shape) == 1 and isinstance(shape[0], dt.dtype):
         raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
     return _reshape(input, shape_arg(shape), "view")
@@ -367,7 +376,7 @@ def expand(input, *sizes) -> Tensor:
                   for i, s in enumerate(sizes))
     if shape == input.shape:
         return input
-    return Expand.apply(input, shape)
+    return as_view(Expand.apply(input, shape), input, ("broadcast_to", shape))
 
 
 @register("expand_as")
@@ -406,7 +415,7 @@ def permute(input, *dims) -> Tensor:
                            f"{input.ndim} dimensions of a tensor of shape {input.shape}")
     if axes == tuple(range(input.ndim)):
         return input
-    return Permute.apply(input, axes)
+    return as_view(Permute.apply(input, axes), input, ("transpose", axes))
 
 
 @register("transpose", "swapaxes", "swapdims")
@@ -451,7 +460,11 @@ Tensor.mT = property(_matrix_transpose)
 @register("__getitem__")
 def getitem(input, index) -> Tensor:
     """x[index] with ints, slices, None, Ellipsis, int/bool lists or Tensors."""
-    return GetItem.apply(input, _backend_index(index, input.backend))
+    index = _backend_index(index, input.backend)
+    out = GetItem.apply(input, index)
+    if _is_basic(index):  # a slice is a view; advanced (integer/bool) indexing copies
+        as_view(out, input, ("getitem", index))
+    return out
 
 
 @register("__setitem__")
