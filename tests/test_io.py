@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io as pyio
+import json
 import math
 import os
 import pickle
@@ -44,7 +45,7 @@ def test_flat_state_dict_round_trip_and_torch_reads_it(device, tmp_path):
     path = tmp_path / "model.safetensors"
     save(state, path)
     loaded = load(path)
-    assert list(loaded) == list(state) or set(loaded) == set(state)
+    assert list(loaded) == list(state)  # the header keeps the state dict's order
     for k, v in arrays.items():
         assert isinstance(loaded[k], sg.Tensor)
         assert loaded[k].dtype == sg.tensor(v).dtype, k
@@ -56,7 +57,8 @@ def test_flat_state_dict_round_trip_and_torch_reads_it(device, tmp_path):
     for k, v in arrays.items():
         np.testing.assert_array_equal(theirs[k].numpy(), v, err_msg=k)
     with safe_open(str(path), "np") as f:
-        assert f.metadata() == {"format": "pt"}
+        assert set(f.metadata()) == {"format", sgio.CHECKSUM_KEY}
+        assert f.metadata()["format"] == "pt"
 
 
 def test_module_state_dict_is_a_plain_safetensors_file(device, tmp_path):
@@ -64,7 +66,7 @@ def test_module_state_dict_is_a_plain_safetensors_file(device, tmp_path):
     path = tmp_path / "model.safetensors"
     save(model.state_dict(), path)
     with safe_open(str(path), "np") as f:
-        assert f.metadata() == {"format": "pt"}
+        assert f.metadata()["format"] == "pt"
     theirs = torch_load_file(str(path))
     assert list(theirs) == list(model.state_dict()) or set(theirs) == set(model.state_dict())
     fresh = sg.nn.Sequential(sg.nn.Linear(3, 4), sg.nn.ReLU(), sg.nn.Linear(4, 2)).to(device)
@@ -234,15 +236,11 @@ def test_crash_mid_write_leaves_old_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.safetensors"
     save({"w": sg.ones(4), "epoch": 1}, path)
 
-    real_write = sgio._write_file
-
-    def crash(filename, arrays, header_meta):
-        real_write(filename, arrays, header_meta)
-        with open(filename, "r+b") as out:  # half the file made it to disk, then...
-            out.truncate(os.path.getsize(filename) // 2)
+    def crash(stream, header, buffers):
+        stream.write(header)  # the header made it to disk, then...
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(sgio, "_write_file", crash)
+    monkeypatch.setattr(sgio, "_write", crash)
     with pytest.raises(OSError, match="simulated"):
         save({"w": sg.zeros(4), "epoch": 2}, path)
     back = load(path)
@@ -265,3 +263,145 @@ def test_unsupported_values_name_the_path(tmp_path):
     with pytest.raises(TypeError, match="metadata"):
         save({"a": sg.zeros(1)}, tmp_path / "y.safetensors", metadata={"n": 1})
     assert not (tmp_path / "x.safetensors").exists()
+
+
+# ---- issue 11.1: the 8-byte header length may start like a pickle -----------------------
+
+
+def _looks_like_a_pickle(raw: bytes) -> bool:
+    return raw[:1] == b"\x80" and 2 <= raw[1] <= 5
+
+
+def test_header_lengths_that_start_like_a_pickle_load(tmp_path):
+    """A header of 640 bytes has the length field b"\\x80\\x02\\0...", a pickle's first two
+    bytes. Sweep the header length over every multiple of 8 from ~200 to ~1800 bytes (the
+    writer pads to 8) and check every file loads back; the sweep must meet such lengths."""
+    path = tmp_path / "issue.safetensors"
+    save({f"layer{i}.weight": sg.zeros(3) for i in range(9)}, path)  # the reported case
+    assert set(load(path)) == {f"layer{i}.weight" for i in range(9)}
+    pickle_like = 0
+    for note in range(0, 1600, 8):
+        buffer = pyio.BytesIO()
+        save({"w": sg.full((3,), float(note))}, buffer, metadata={"note": "x" * note})
+        pickle_like += _looks_like_a_pickle(buffer.getvalue())
+        buffer.seek(0)
+        assert load(buffer)["w"].tolist() == [float(note)] * 3, note
+    assert pickle_like >= 4
+    for n in range(1, 64):  # and state dicts of many sizes, as a user would write them
+        buffer = pyio.BytesIO()
+        save({f"layer{i}.weight": sg.full((3,), float(i)) for i in range(n)}, buffer)
+        buffer.seek(0)
+        back = load(buffer)
+        assert [t.tolist() for t in back.values()] == [[float(i)] * 3 for i in range(n)]
+
+
+# ---- issue 11.7: checksums -----------------------------------------------------------------
+
+
+def _data_start(raw: bytes) -> int:
+    return 8 + int.from_bytes(raw[:8], "little")
+
+
+def test_flipped_data_byte_names_the_tensor(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save({"first": sg.arange(4), "second.weight": sg.ones(8), "third": sg.zeros(2)}, path)
+    raw = bytearray(path.read_bytes())
+    header = json.loads(raw[8:_data_start(raw)])
+    start, end = header["second.weight"]["data_offsets"]
+    raw[_data_start(raw) + (start + end) // 2] ^= 0x10
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="'second.weight' fails its checksum") as info:
+        load(path)
+    assert str(path) in str(info.value)
+    back = load(path, verify=False)  # the opt-out reads it anyway
+    assert back["second.weight"].tolist() != [1.0] * 8
+    assert back["first"].tolist() == [0, 1, 2, 3]
+
+
+def test_structure_checkpoints_are_checked_too(tmp_path):
+    path = tmp_path / "opt.safetensors"
+    save({"step": 7, "state": {0: {"exp_avg": sg.full((5,), 0.5)}}}, path)
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="'state.0.exp_avg' fails its checksum"):
+        load(path)
+
+
+def test_header_changes_fail_the_header_checksum(tmp_path):
+    """Renaming a tensor, changing a shape, or editing the saved structure (all of which
+    keep the file well-formed) is caught by the header's CRC."""
+    path = tmp_path / "h.safetensors"
+    save({"epoch": 3, "w": sg.ones(2, 3)}, path)
+    raw = path.read_bytes()
+    edits = [(b'epoch\\", 3]', b'epoch\\", 4]'),  # the structure, escaped in the header
+             (b'"shape":[2,3]', b'"shape":[3,2]'),
+             (b'"w":{"dtype"', b'"v":{"dtype"')]
+    for old, new in edits:
+        assert raw.count(old) == 1, old
+        path.write_bytes(raw.replace(old, new))
+        with pytest.raises(CheckpointError, match="header fails its checksum|checksum list"):
+            load(path)
+    path.write_bytes(raw.replace(*edits[0]))
+    assert load(path, verify=False)["epoch"] == 4  # without the check it slips through
+
+
+def test_files_without_checksums_still_load(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "plain.safetensors"
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    save_file({"w": values}, str(path), metadata={"format": "np"})
+    np.testing.assert_array_equal(load(path)["w"].numpy(), values)
+
+
+def test_reserved_metadata_keys(tmp_path):
+    for key in (sgio.STRUCTURE_KEY, sgio.CHECKSUM_KEY):
+        with pytest.raises(ValueError, match="reserved"):
+            save({"a": sg.zeros(1)}, tmp_path / "r.safetensors", metadata={key: "x"})
+
+
+# ---- issue 11.6: temporary files and symlinks ----------------------------------------------
+
+
+def test_save_through_a_symlink_writes_its_target(tmp_path):
+    real_dir = tmp_path / "store"
+    real_dir.mkdir()
+    real = real_dir / "model.safetensors"
+    save({"a": sg.zeros(2)}, real)
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to(os.path.relpath(real, tmp_path))
+    save({"a": sg.ones(2)}, link)
+    assert link.is_symlink(), "the link was replaced by a file"
+    assert load(real)["a"].tolist() == [1.0, 1.0]
+    assert sorted(os.listdir(real_dir)) == ["model.safetensors"]
+    dangling = tmp_path / "new.safetensors"
+    dangling.symlink_to(real_dir / "later.safetensors")
+    save({"a": sg.full((2,), 3.0)}, dangling)
+    assert dangling.is_symlink() and load(real_dir / "later.safetensors")["a"].tolist() == [3, 3]
+
+
+def test_next_save_removes_abandoned_temp_files_only(tmp_path):
+    """A killed save leaves its temporary file unlocked: the next save to that target
+    deletes it. A temporary file still locked by a running save, another target's, and
+    the user's own files are left alone."""
+    path = tmp_path / "ckpt.safetensors"
+    abandoned = sgio._TempFile(str(tmp_path), path.name)
+    abandoned.create()
+    abandoned.close()  # as the kernel does when the saving process dies
+    running = sgio._TempFile(str(tmp_path), path.name)
+    running.create()  # kept open and locked: a save in another thread or process
+    other = sgio._TempFile(str(tmp_path), "other.safetensors")
+    other.create()
+    other.close()
+    mine = tmp_path / ".ckpt.safetensors.notes.tmp"
+    mine.write_text("keep")
+    try:
+        save({"a": sg.ones(1)}, path)
+        left = set(os.listdir(tmp_path))
+    finally:
+        running.close()
+    assert os.path.basename(abandoned.path) not in left
+    assert {os.path.basename(running.path), os.path.basename(other.path), mine.name,
+            path.name} == left
+    assert load(path)["a"].tolist() == [1.0]
