@@ -60,3 +60,4 @@ from . import nn, optim, utils  # noqa: E402
 from .io import load, save  # noqa: E402
 from .random import Generator  # noqa: E402
 from . import cuda, viz  # noqa: E402
+from .ops.printing import set_printoptions  # noqa: E402  (printing: PyTorch's print options)
