@@ -61,3 +61,25 @@ from .io import load, save  # noqa: E402
 from .random import Generator  # noqa: E402
 from . import cuda, viz  # noqa: E402
 from .ops.printing import set_printoptions  # noqa: E402  (printing: PyTorch's print options)
+
+# ---- PyTorch compatibility: torch.X namespaces and top-level names (docs/pytorch.md) ----------
+from . import accelerator, amp, backends, distributed, onnx, serialization  # noqa: E402
+from .nn import modules as _nn_modules, parallel as _nn_parallel  # noqa: E402  (torch.nn.*)
+from .amp import autocast  # noqa: E402
+from .compat import (  # noqa: E402
+    Size, __version__, are_deterministic_algorithms_enabled, compile, finfo,
+    get_float32_matmul_precision, get_num_interop_threads, get_num_threads, iinfo,
+    is_deterministic_algorithms_warn_only_enabled, is_tensor, set_float32_matmul_precision,
+    set_num_interop_threads, set_num_threads, use_deterministic_algorithms,
+)
+from .torch_alias import install_as_torch  # noqa: E402
+
+del _nn_modules, _nn_parallel
+
+
+def __getattr__(name: str):
+    """`torch.fft` and other names smolgrad lacks: an AttributeError that says so."""
+    from .compat import missing_attribute
+
+    raise missing_attribute(__name__, name)
+# ---- end of PyTorch compatibility block -------------------------------------------------------

@@ -1,0 +1,79 @@
+"""`torch.backends.cuda`: matmul precision flags and scaled-dot-product-attention kernels.
+
+`matmul.allow_tf32` is another view of `torch.set_float32_matmul_precision`: True means a
+precision other than "highest" (setting True selects "high", False "highest"), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from ..arrays import is_available
+
+__all__ = ["cudnn_sdp_enabled", "enable_cudnn_sdp", "enable_flash_sdp", "enable_math_sdp",
+           "enable_mem_efficient_sdp", "flash_sdp_enabled", "is_built", "math_sdp_enabled",
+           "matmul", "mem_efficient_sdp_enabled"]
+
+FLOAT32_MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+class _MatmulFlags:
+    """`torch.backends.cuda.matmul`: recorded switches (no effect on smolgrad's backends)."""
+
+    __slots__ = ("float32_precision", "allow_fp16_reduced_precision_reduction",
+                 "allow_bf16_reduced_precision_reduction")
+
+    def __init__(self):
+        self.float32_precision = "highest"  # what torch.get_float32_matmul_precision() says
+        self.allow_fp16_reduced_precision_reduction = True
+        self.allow_bf16_reduced_precision_reduction = True
+
+    @property
+    def allow_tf32(self) -> bool:
+        return self.float32_precision != "highest"
+
+    @allow_tf32.setter
+    def allow_tf32(self, value: bool) -> None:
+        self.float32_precision = "high" if value else "highest"
+
+
+matmul = _MatmulFlags()
+
+# Which fused attention kernels PyTorch may pick; smolgrad has one attention, so these are
+# only recorded and read back.
+_sdp_enabled = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
+
+
+def is_built() -> bool:
+    """True when smolgrad's "cuda" device works here (CuPy with an NVIDIA GPU)."""
+    return is_available("cuda")
+
+
+def enable_flash_sdp(enabled: bool) -> None:
+    _sdp_enabled["flash"] = bool(enabled)
+
+
+def flash_sdp_enabled() -> bool:
+    return _sdp_enabled["flash"]
+
+
+def enable_mem_efficient_sdp(enabled: bool) -> None:
+    _sdp_enabled["mem_efficient"] = bool(enabled)
+
+
+def mem_efficient_sdp_enabled() -> bool:
+    return _sdp_enabled["mem_efficient"]
+
+
+def enable_math_sdp(enabled: bool) -> None:
+    _sdp_enabled["math"] = bool(enabled)
+
+
+def math_sdp_enabled() -> bool:
+    return _sdp_enabled["math"]
+
+
+def enable_cudnn_sdp(enabled: bool) -> None:
+    _sdp_enabled["cudnn"] = bool(enabled)
+
+
+def cudnn_sdp_enabled() -> bool:
+    return _sdp_enabled["cudnn"]
