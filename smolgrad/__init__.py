@@ -26,10 +26,15 @@ from .ops.creation import (
     manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     tensor, zeros, zeros_like,
 )
+from .ops.creation import (  # PyTorch's legacy constructors
+    BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+    IntTensor, LongTensor, ShortTensor,
+)
 from .ops.elementwise import (
     abs, add, cast, ceil, clamp, clamp_max, clamp_min, cos, div, divide, eq, erf, exp, expm1,
     allclose, equal, floor_divide, isclose,
-    floor, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, logical_and, logical_not,
+    floor, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, log2, log10, logical_and,
+    logical_not,
     logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, multiply, ne, neg,
     negative, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt,
     square, sub, subtract, tanh, where,
@@ -46,6 +51,7 @@ from .ops.reduce import (
     all, amax, amin, any, argmax, argmin, argsort, count_nonzero, cumsum, log_softmax, logsumexp,
     max, mean, min, norm, prod, softmax, sort, std, std_mean, sum, topk, var, var_mean,
 )
+from .ops.sampling import histc, histogram, multinomial, unique
 from . import autograd  # noqa: E402
 
 clip = clamp

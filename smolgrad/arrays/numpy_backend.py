@@ -27,7 +27,7 @@ class NumpyBackend:
     # their library spells differently, so this list is part of the backend interface.
     LIBRARY_FUNCTIONS = (
         "add subtract multiply divide power maximum minimum negative abs sign exp log "
-        "log1p expm1 sqrt sin cos tanh floor ceil equal not_equal less less_equal "
+        "log10 log2 log1p expm1 sqrt sin cos tanh floor ceil equal not_equal less less_equal "
         "greater greater_equal logical_and logical_or logical_not logical_xor where "
         "isnan isinf isfinite matmul einsum reshape transpose broadcast_to flip roll "
         "concatenate stack tril triu take_along_axis sum prod max min argmax argmin "

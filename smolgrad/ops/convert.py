@@ -1,4 +1,5 @@
-"""Conversions: `to(device | dtype)`, `cpu()`, `half()`, `float()`, ..., `clone()`.
+"""Conversions: `to(device | dtype)`, `cpu()`, `half()`, `float()`, ..., `type(...)`,
+`clone()`; and `nelement()`.
 
 Both are differentiable: a gradient flows back across a dtype cast (in the source's dtype)
 and across a device move (to the source's device).
@@ -6,9 +7,12 @@ and across a device move (to the source's device).
 
 from __future__ import annotations
 
+import builtins
+
 from .. import dtypes as dt
 from ..arrays import canonical_device, get_backend
 from ..engine import Function, Tensor, register
+from .creation import LegacyTensorType, legacy_type, legacy_type_name
 from .elementwise import cast
 
 
@@ -49,7 +53,8 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
-        elif isinstance(a, dt.dtype) or a in (float, int, bool):
+        # Python's own types (this module's float/int/bool are the Tensor methods below)
+        elif isinstance(a, dt.dtype) or a in (builtins.float, builtins.int, builtins.bool):
             dtype = a
         elif a is not None:
             device = a
@@ -132,6 +137,31 @@ def bool(input) -> Tensor:  # noqa: A001
 @register("type_as")
 def type_as(input, other) -> Tensor:
     return cast(input, other.dtype)
+
+
+@register("type")
+def type(input, dtype=None, non_blocking: bool = False):  # noqa: A001 - PyTorch's name
+    """No argument: the PyTorch type string, e.g. 'torch.FloatTensor' ('torch.cuda.…' on
+    CUDA, 'torch.mlx.…' on MLX). These are PyTorch's names, so that code comparing them
+    keeps working. With a dtype, a legacy type (`sg.LongTensor`) or its string
+    ('torch.LongTensor', 'torch.cuda.FloatTensor'): the tensor converted to that dtype
+    (and, for a type, to its device); the tensor itself when nothing changes."""
+    if dtype is None:
+        return legacy_type_name(input)
+    if isinstance(dtype, str):
+        dtype = legacy_type(dtype)
+    if isinstance(dtype, LegacyTensorType):
+        return to(input, dtype.device, dtype.dtype)
+    if isinstance(dtype, dt.dtype):
+        return cast(input, dtype)
+    raise ValueError(f"type: invalid type: {getattr(dtype, '__name__', dtype)!r}; pass a dtype "
+                     f"(sg.float32), a type (sg.FloatTensor) or its name ('torch.FloatTensor')")
+
+
+@register("nelement")
+def nelement(input) -> int:
+    """The number of elements (PyTorch's older name for numel)."""
+    return input.numel()
 
 
 @register("clone")

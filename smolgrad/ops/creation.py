@@ -1,7 +1,9 @@
 """Factories: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint, ...
 
 Every factory takes `dtype=`, `device=` and `requires_grad=` keywords, and sizes as
-varargs or one tuple, as in PyTorch.
+varargs or one tuple, as in PyTorch. Also here: the `Tensor.new_*` methods (new_zeros,
+new_ones, new_full, new_empty, new_tensor) and PyTorch's legacy constructors
+(`sg.FloatTensor`, `sg.LongTensor`, ...).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 
 from .. import dtypes as dt
 from ..arrays import get_backend, loaded_backends
-from ..engine import Tensor, infer_dtype
+from ..engine import Tensor, infer_dtype, register
 from .common import shape_arg
 
 _seed = None
@@ -105,7 +107,10 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
         dtype = infer_dtype(fill_value)
     b = get_backend(device)
     shape = shape_arg((size,), "full", nonnegative=True)
-    return _finish(b.full(shape, fill_value, _dtype(dtype)), b, requires_grad)
+    dtype = _dtype(dtype)
+    # the cast makes sure of the dtype: MLX's full keeps a Python value's own kind
+    # (full(3, dtype=bool) gives int32 there)
+    return _finish(b.astype(b.full(shape, fill_value, dtype), dtype), b, requires_grad)
 
 
 def _like(input, dtype, device):
@@ -261,3 +266,172 @@ def rand_like(input, dtype=None, device=None, requires_grad: bool = False) -> Te
 def randn_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype, device = _like(input, dtype, device)
     return randn(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------------------------------
+# Tensor.new_*: factories whose dtype and device default to an existing tensor's
+# ---------------------------------------------------------------------------------------
+
+
+def _new_size(size: tuple, kw: dict, op: str) -> tuple:
+    if not size and "size" not in kw:
+        raise TypeError(f"{op}() missing 1 required positional argument: 'size'")
+    return _size(size, kw, op)
+
+
+@register("new_zeros")
+def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False,
+              **kw) -> Tensor:
+    """zeros(size) with self's dtype and device unless `dtype=` / `device=` say otherwise."""
+    dtype, device = _like(self, dtype, device)
+    return zeros(_new_size(size, kw, "new_zeros"), dtype=dtype, device=device,
+                 requires_grad=requires_grad)
+
+
+@register("new_ones")
+def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False,
+             **kw) -> Tensor:
+    """ones(size) with self's dtype and device unless `dtype=` / `device=` say otherwise."""
+    dtype, device = _like(self, dtype, device)
+    return ones(_new_size(size, kw, "new_ones"), dtype=dtype, device=device,
+                requires_grad=requires_grad)
+
+
+@register("new_empty")
+def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False,
+              **kw) -> Tensor:
+    """An uninitialised tensor of `size` in PyTorch; zeros here (like sg.empty)."""
+    dtype, device = _like(self, dtype, device)
+    return empty(_new_size(size, kw, "new_empty"), dtype=dtype, device=device,
+                 requires_grad=requires_grad)
+
+
+@register("new_full")
+def new_full(self, size, fill_value, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """full(size, fill_value) in self's dtype (not the fill value's) and on self's device:
+    `int_tensor.new_full((2,), 3.5)` is [3, 3], as in PyTorch."""
+    dtype, device = _like(self, dtype, device)
+    return full(size, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+@register("new_tensor")
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor (a copy, not recorded) of `data` in self's dtype and on self's device
+    unless given: the dtype is not inferred from the data (`x.new_tensor([1, 2])` of a
+    float tensor is float)."""
+    dtype, device = _like(self, dtype, device)
+    return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------------------------------
+# Legacy constructors: sg.FloatTensor, sg.LongTensor, ... (torch.FloatTensor and friends)
+# ---------------------------------------------------------------------------------------
+
+# PyTorch's legacy type names by dtype name; `Tensor.type()` returns them
+LEGACY_NAMES = {
+    "float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+    "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor",
+    "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+}
+
+
+class LegacyTensorType:
+    """One of PyTorch's legacy tensor types (`sg.FloatTensor`, `sg.LongTensor`, ...): a
+    dtype on a device, usable as a constructor, in `isinstance` and in `Tensor.type(...)`.
+
+        sg.FloatTensor(2, 3)       a (2, 3) float32 tensor (zeros; PyTorch leaves it
+                                   uninitialised)
+        sg.LongTensor([1, 2])      the data as int64 (floats truncate toward zero)
+        sg.FloatTensor()           an empty (0,) tensor
+        isinstance(x, sg.FloatTensor)   x is a float32 tensor on this type's device
+
+    A tuple is data, as in PyTorch (`FloatTensor((2, 3))` is [2., 3.]); sizes come as
+    separate ints. A type whose dtype smolgrad lacks (uint8, int8, int16) raises a clear
+    TypeError when used as a constructor or in `type(...)`.
+    """
+
+    def __init__(self, dtype_name: str, device: str = "cpu"):
+        self.dtype_name = dtype_name
+        self.device = device
+        self.is_cuda = device == "cuda"
+        self.__name__ = LEGACY_NAMES[dtype_name]
+
+    @property
+    def dtype(self) -> dt.dtype:
+        d = dt.ALL.get(self.dtype_name)
+        if d is None:
+            raise TypeError(f"{self.__name__}: smolgrad has no {self.dtype_name} dtype; "
+                            f"use one of {', '.join(sorted(dt.ALL))}")
+        return d
+
+    def __call__(self, *args, device=None) -> Tensor:
+        dtype, op = self.dtype, self.__name__
+        if device is not None and get_backend(device).device != self.device:
+            raise RuntimeError(f"{op}: a legacy constructor makes tensors on '{self.device}' "
+                               f"only, got device={device!r}; use sg.tensor(data, "
+                               f"device=...) instead")
+        if not args:
+            return zeros(0, dtype=dtype, device=self.device)
+        if all(_is_size(a) for a in args):
+            return zeros(shape_arg(args, op, nonnegative=True), dtype=dtype,
+                         device=self.device)
+        if len(args) > 1:
+            raise TypeError(f"{op}(): expected sizes (ints) or one sequence of data, got "
+                            f"{args!r}")
+        data = args[0]
+        if isinstance(data, Tensor):
+            if data.dtype is not dtype or data.device != self.device:
+                raise TypeError(f"{op}(): expected a {dtype.name} tensor on '{self.device}', "
+                                f"got {data.dtype.name} on '{data.device}'; convert it with "
+                                f".to({dtype.name})")
+            return data  # PyTorch returns the same storage
+        if not hasattr(data, "__len__"):
+            raise TypeError(f"{op}(): data must be a sequence (got "
+                            f"{builtins.type(data).__name__})")
+        return tensor(data, dtype=dtype, device=self.device)
+
+    def __instancecheck__(self, obj) -> bool:
+        return (isinstance(obj, Tensor) and obj.dtype.name == self.dtype_name
+                and obj.device.type == self.device)
+
+    def __repr__(self) -> str:
+        return f"smolgrad.{self.__name__}"
+
+
+def _is_size(value) -> bool:
+    return (hasattr(value, "__index__") and not isinstance(value, (builtins.bool, Tensor))
+            and not hasattr(value, "__len__"))
+
+
+def legacy_type(name: str) -> LegacyTensorType:
+    """The legacy type named like PyTorch's `Tensor.type()` strings: 'torch.LongTensor',
+    'torch.cuda.FloatTensor', 'torch.mlx.HalfTensor' (smolgrad's MLX device)."""
+    parts = name.split(".") if isinstance(name, str) else []
+    by_name = {v: k for k, v in LEGACY_NAMES.items()}
+    devices = {("torch",): "cpu", ("torch", "cuda"): "cuda", ("torch", "mlx"): "mlx"}
+    if len(parts) < 2 or tuple(parts[:-1]) not in devices or parts[-1] not in by_name:
+        raise ValueError(f"invalid type: {name!r}; expected a name like 'torch.FloatTensor' "
+                         f"or 'torch.cuda.LongTensor'")
+    return LegacyTensorType(by_name[parts[-1]], devices[tuple(parts[:-1])])
+
+
+def legacy_type_name(t: Tensor) -> str:
+    """PyTorch's type string of a tensor: 'torch.FloatTensor', 'torch.cuda.LongTensor', or
+    for the MLX device 'torch.mlx.FloatTensor' (PyTorch has no MLX; its MPS tensors read
+    'torch.mps.FloatTensor' in the same way)."""
+    device = t.device.type
+    prefix = "torch." if device == "cpu" else f"torch.{device}."
+    return prefix + LEGACY_NAMES[t.dtype.name]
+
+
+FloatTensor = LegacyTensorType("float32")
+DoubleTensor = LegacyTensorType("float64")
+HalfTensor = LegacyTensorType("float16")
+BFloat16Tensor = LegacyTensorType("bfloat16")
+LongTensor = LegacyTensorType("int64")
+IntTensor = LegacyTensorType("int32")
+ShortTensor = LegacyTensorType("int16")
+CharTensor = LegacyTensorType("int8")
+ByteTensor = LegacyTensorType("uint8")
+BoolTensor = LegacyTensorType("bool")

@@ -249,6 +249,45 @@ class Log(Function):
         return grad / x
 
 
+def _in_float64(backend, kernel, x):
+    """kernel(x) computed in float64 where the device has it, rounded back to x's dtype.
+
+    NumPy's and MLX's float32 log10 are often an ulp off (NumPy: log10(100) = 2.0000002);
+    through float64 the result is PyTorch's, and exact at powers of ten."""
+    dtype = backend.dtype_of(x)
+    if dtype is dt.float64 or not backend.has_float64:
+        return kernel(x)
+    return backend.astype(kernel(backend.astype(x, dt.float64)), dtype)
+
+
+class Log10(Function):
+    """y = log₁₀ x = ln x / ln 10         dy/dx = 1 / (x · ln 10)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _in_float64(ctx.backend, ctx.backend.log10, x.array)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / (x * math.log(10.0))
+
+
+class Log2(Function):
+    """y = log₂ x = ln x / ln 2           dy/dx = 1 / (x · ln 2)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _in_float64(ctx.backend, ctx.backend.log2, x.array)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / (x * math.log(2.0))
+
+
 class Log1p(Function):
     """y = ln(1 + x)    dy/dx = 1 / (1 + x)"""
 
@@ -765,6 +804,8 @@ def _unary(cls, doc_name):
 
 exp = register("exp")(_unary(Exp, "exp"))
 log = register("log")(_unary(Log, "log"))
+log10 = register("log10")(_unary(Log10, "log10"))
+log2 = register("log2")(_unary(Log2, "log2"))
 log1p = register("log1p")(_unary(Log1p, "log1p"))
 expm1 = register("expm1")(_unary(Expm1, "expm1"))
 sqrt = register("sqrt")(_unary(Sqrt, "sqrt"))
