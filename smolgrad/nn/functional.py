@@ -20,6 +20,7 @@ from ..ops import nn as _nn
 from ..ops import reduce as _reduce
 from ..ops.creation import arange, ones
 from ..ops.elementwise import exp, expm1, log, rsqrt, where
+from ..ops.precision import accumulates_in_float32, in_float32
 
 conv1d = _conv.conv1d
 conv2d = _conv.conv2d
@@ -174,6 +175,7 @@ def _check_param(param, shape: tuple, name: str, op: str) -> None:
         raise RuntimeError(f"{op}: {name} must have shape {tuple(shape)}, got {param.shape}")
 
 
+@accumulates_in_float32
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """y = (x - mean) / √(var + eps) · weight + bias over the trailing `normalized_shape`
@@ -211,15 +213,23 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, "
                              f"got input of shape {input.shape}")
-        out = _nn.Normalize.apply(input, axes, float(eps))
         if running_mean is not None or running_var is not None:
             _update_running_stats(input, running_mean, running_var, axes, count, momentum)
-        return _affine(out, weight, bias, shape)
+        return in_float32(_batch_norm_train, input, weight, bias, axes, float(eps), shape)
     if running_mean is None or running_var is None:
         raise RuntimeError(f"{op}: running_mean and running_var must be given when "
                            f"training=False")
+    return in_float32(_batch_norm_eval, input, running_mean, running_var, weight, bias,
+                      eps, shape)
+
+
+def _batch_norm_train(x, weight, bias, axes: tuple, eps: float, shape: tuple) -> Tensor:
+    return _affine(_nn.Normalize.apply(x, axes, eps), weight, bias, shape)
+
+
+def _batch_norm_eval(x, running_mean, running_var, weight, bias, eps, shape) -> Tensor:
     scale = rsqrt(running_var.reshape(shape) + eps)
-    return _affine((input - running_mean.reshape(shape)) * scale, weight, bias, shape)
+    return _affine((x - running_mean.reshape(shape)) * scale, weight, bias, shape)
 
 
 def _update_running_stats(input, running_mean, running_var, axes, count, momentum):
@@ -239,6 +249,7 @@ def _update_running_stats(input, running_mean, running_var, axes, count, momentu
     evaluate([t for t in (running_mean, running_var) if t is not None])
 
 
+@accumulates_in_float32
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, *) over each group of C / num_groups channels (and all spatial
@@ -268,9 +279,13 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     _require_tensor(input, "input", "rms_norm")
     shape, axes = _normalized_axes(input, normalized_shape, "rms_norm")
     _check_param(weight, shape, "weight", "rms_norm")
-    if eps is None:
+    if eps is None:  # the input dtype's epsilon, even though the math runs in float32
         eps = _FLOAT_EPS.get(input.dtype.name, _FLOAT_EPS["float32"])
-    out = input * rsqrt((input * input).mean(dim=axes, keepdim=True) + eps)
+    return in_float32(_rms_norm, input, axes, weight, eps)
+
+
+def _rms_norm(x: Tensor, axes: tuple, weight: Tensor | None, eps: float) -> Tensor:
+    out = x * rsqrt((x * x).mean(dim=axes, keepdim=True) + eps)
     return out * weight if weight is not None else out
 
 
@@ -528,6 +543,7 @@ def _as_float_target(target: Tensor, input: Tensor) -> Tensor:
     return target if target.dtype is input.dtype else target.to(input.dtype)
 
 
+@accumulates_in_float32
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     """(x - y)² (· weight), reduced. With weight, 'mean' divides by Σ weight."""
@@ -541,6 +557,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                         weight)
 
 
+@accumulates_in_float32
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     """|x - y| (· weight), reduced. With weight, 'mean' divides by Σ weight."""
@@ -553,6 +570,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                         weight)
 
 
+@accumulates_in_float32
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """½ d² / beta where |d| < beta, else |d| - ½ beta  (d = x - y; beta = 0 gives L1)."""
@@ -569,6 +587,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
                         "smooth_l1_loss")
 
 
+@accumulates_in_float32
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     """½ d² where |d| < delta, else delta · (|d| - ½ delta)  (d = x - y) (· weight);
@@ -586,6 +605,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     return _reduce_loss(loss, reduction, "huber_loss")
 
 
+@accumulates_in_float32
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """-(y log x + (1 - y) log(1 - x)) (· weight) for probabilities x in [0, 1]; each log
@@ -606,6 +626,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), op)
 
 
+@accumulates_in_float32
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, size_average=None,
                                      reduce=None, reduction: str = "mean",
@@ -633,6 +654,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), op)
 
 
+@accumulates_in_float32
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise KL(target ‖ exp(input)) for log-probabilities `input`:
@@ -697,6 +719,7 @@ def _check_class_weight(weight, c: int, op: str) -> None:
                            f"{weight.shape}")
 
 
+@accumulates_in_float32
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
@@ -762,6 +785,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing, op):
     return _reduce_loss(losses, reduction, op)
 
 
+@accumulates_in_float32
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """ℓᵢ = -w_tᵢ · input[i, tᵢ] for log-probabilities input (C,), (N, C) or (N, C, d...)

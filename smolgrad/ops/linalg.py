@@ -7,6 +7,7 @@ import string
 
 from ..engine import Function, Tensor, register
 from .elementwise import promote
+from .precision import in_float32
 
 
 class Matmul(Function):
@@ -191,7 +192,8 @@ def einsum(equation: str, *operands) -> Tensor:
     spec = _explicit_equation(equation, operands)
     target = operands[0]
     operands = [promote(target, x, "einsum", broadcast=False)[1] for x in operands]
-    return Einsum.apply(spec, *operands)
+    # NumPy's einsum sums float16 products in float16; PyTorch's sums in float32
+    return in_float32(Einsum.apply, spec, *operands)
 
 
 def _explicit_equation(equation: str, operands) -> str:

@@ -7,12 +7,14 @@ A reduction's gradient spreads the output gradient back over the reduced axes:
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import namedtuple
 
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from .common import normalize_dim, normalize_dims
 from .elementwise import exp, float_input, log, where
+from .precision import in_float32
 
 
 def _keepdim_shape(shape: tuple, axes: tuple) -> tuple:
@@ -41,13 +43,17 @@ class Sum(Function):
 
 
 class Amax(Function):
-    """y = max_axes x      dy/dx = 1/k at the k positions that attain the max, else 0"""
+    """y = max_axes x      dy/dx = 1/k at the k positions that attain the max, else 0
+
+    A NaN makes the max NaN. amax then has no position equal to its result, and its
+    gradient is NaN (0/0), as PyTorch's amax. With `nan_wins` (max()/min() over all
+    elements) the k positions are the NaNs instead, as PyTorch's max()."""
 
     saves_output = True
     kernel = "max"
 
     @classmethod
-    def forward(cls, ctx, x, axes, keepdim):
+    def forward(cls, ctx, x, axes, keepdim, nan_wins):
         ctx.save_for_backward(x)
         if builtins.any(x.shape[a] == 0 for a in axes):
             raise RuntimeError(f"{cls.kernel}: cannot reduce over a zero-size dimension of a "
@@ -58,11 +64,14 @@ class Amax(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        _, axes, keepdim = ctx.inputs
+        _, axes, keepdim, nan_wins = ctx.inputs
         out = _expand_back(ctx.output, x.shape, axes, keepdim)
-        hit = (x == out).to(grad.dtype)
+        hit = x == out
+        if nan_wins:
+            hit = hit | (x.isnan() & out.isnan())
+        hit = hit.to(grad.dtype)
         count = hit.sum(dim=axes, keepdim=True)
-        return _expand_back(grad, x.shape, axes, keepdim) * hit / count, None, None
+        return _expand_back(grad, x.shape, axes, keepdim) * hit / count, None, None, None
 
 
 class Amin(Amax):
@@ -181,6 +190,47 @@ class PNorm(Function):
         return g * local, None, None, None
 
 
+class Var(Function):
+    """v = Σ_axes (x - x̄)² / max(n - c, 0)     dv/dx = 2 (x - x̄) / (n - c)
+    (x̄ the mean over `axes`, n the number of elements reduced, c the correction)
+
+    With c ≥ n there are no degrees of freedom left: v is inf (nan where x is constant),
+    and the gradient is PyTorch's: over all elements (dim=None) it is inf, or nan where
+    x = x̄; over given dims it is the formula above as written (±inf at c = n, finite
+    for c > n)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, correction, keepdim, all_dims):
+        b = ctx.backend
+        ctx.save_for_backward(x)
+        centered = b.subtract(x.array, b.mean(x.array, axis=axes, keepdims=True))
+        squares = b.sum(b.multiply(centered, centered), axis=axes, keepdims=keepdim)
+        dof = builtins.max(_count(x.shape, axes) - correction, 0)
+        return b.divide(squares, float(dof))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, axes, correction, keepdim, all_dims = ctx.inputs
+        g = _expand_back(grad, x.shape, axes, keepdim)
+        centered = x - x.mean(dim=axes, keepdim=True)
+        dof = _count(x.shape, axes) - correction
+        if dof > 0:
+            return g * centered * (2.0 / dof), None, None, None, None
+        if all_dims:
+            return g * where(centered == 0, float("nan"), float("inf")), None, None, None, None
+        scale = float("inf") if dof == 0 else 2.0 / dof
+        return g * centered * scale, None, None, None, None
+
+
+def _count(shape: tuple, axes: tuple) -> int:
+    """How many elements a reduction over `axes` of a tensor of `shape` combines."""
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
 class StdFromVar(Function):
     """y = √v (v a variance)     dy/dv = 1 / (2y), taken as 0 where y = 0
 
@@ -237,57 +287,80 @@ class Logical(Function):
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
+def keepdims_alias(fn):
+    """Let a reduction take NumPy's spelling `keepdims=` for `keepdim=`, as PyTorch does;
+    passing both is a TypeError that names the op."""
+
+    @functools.wraps(fn)
+    def reduction(*args, **kwargs):
+        if "keepdims" in kwargs:
+            if "keepdim" in kwargs:
+                raise TypeError(f"{fn.__name__}(): got both keepdim= and keepdims= (keepdims "
+                                f"is another name for keepdim); pass one of them")
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return reduction
+
+
 @register("sum")
+@keepdims_alias
 def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
-    """Σ over `dim` (all dims when None). Integers and bools sum to int64, as PyTorch."""
+    """Σ over `dim` (all dims when None). Integers and bools sum to int64, as PyTorch;
+    float16/bfloat16 accumulate in float32 (see ops/precision.py)."""
     if dtype is not None:
         input = input.to(dtype)
     elif not input.dtype.is_floating_point and input.dtype is not dt.int64:
         input = input.to(dt.int64)
-    return Sum.apply(input, normalize_dims(dim, input.ndim, "sum"), keepdim)
+    return in_float32(Sum.apply, input, normalize_dims(dim, input.ndim, "sum"), keepdim)
 
 
 @register("mean")
+@keepdims_alias
 def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Σ / n over `dim`."""
+    """Σ / n over `dim` (float16/bfloat16: in float32, so that the sum cannot overflow)."""
     if dtype is not None:
         input = input.to(dtype)
     if not input.dtype.is_floating_point:
         raise RuntimeError(f"mean: could not infer output dtype; input dtype must be floating "
                            f"point, got {input.dtype}; pass dtype= or convert with .float()")
-    axes = normalize_dims(dim, input.ndim, "mean")
-    count = 1
-    for a in axes:
-        count *= input.shape[a]
-    return Sum.apply(input, axes, keepdim) / (count if count else float("nan"))
+    return in_float32(_mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
+
+
+def _mean(x: Tensor, axes: tuple, keepdim: bool) -> Tensor:
+    count = _count(x.shape, axes)
+    return Sum.apply(x, axes, keepdim) / (count if count else float("nan"))
 
 
 @register("prod")
+@keepdims_alias
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     axes = normalize_dims(dim, input.ndim, "prod") if dim is not None else tuple(
         range(input.ndim))
-    return Prod.apply(input, axes, keepdim)
+    return in_float32(Prod.apply, input, axes, keepdim)
 
 
 @register("amax")
+@keepdims_alias
 def amax(input, dim=(), keepdim: bool = False) -> Tensor:
-    return Amax.apply(input, normalize_dims(dim, input.ndim, "amax"), keepdim)
+    return Amax.apply(input, normalize_dims(dim, input.ndim, "amax"), keepdim, False)
 
 
 @register("amin")
+@keepdims_alias
 def amin(input, dim=(), keepdim: bool = False) -> Tensor:
-    return Amin.apply(input, normalize_dims(dim, input.ndim, "amin"), keepdim)
+    return Amin.apply(input, normalize_dims(dim, input.ndim, "amin"), keepdim, False)
 
 
-def _max_min(input, dim, keepdim, other, reduce_fn, arg_kernel, pairwise, name):
+def _max_min(input, dim, keepdim, other, reduce_cls, arg_kernel, pairwise, name):
     if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise form
         other, dim = dim, None
     if other is not None:
         return pairwise(input, other)
-    if dim is None:
-        return reduce_fn(input)
+    if dim is None:  # over all elements; a NaN result sends the gradient to the NaNs
+        return reduce_cls.apply(input, tuple(range(input.ndim)), False, True)
     axis = normalize_dim(dim, input.ndim, name)
     indices = ArgReduce.apply(arg_kernel, input, axis, True)
     values = input.take_along_dim(indices, dim=axis)  # the gradient goes to that index
@@ -297,72 +370,94 @@ def _max_min(input, dim, keepdim, other, reduce_fn, arg_kernel, pairwise, name):
 
 
 @register("max")
+@keepdims_alias
 def max(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
     """max(x) -> the max; max(x, dim) -> (values, indices); max(x, y) -> elementwise."""
     from .elementwise import maximum
 
-    return _max_min(input, dim, keepdim, other, amax, "argmax", maximum, "max")
+    return _max_min(input, dim, keepdim, other, Amax, "argmax", maximum, "max")
 
 
 @register("min")
+@keepdims_alias
 def min(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
     """min(x) -> the min; min(x, dim) -> (values, indices); min(x, y) -> elementwise."""
     from .elementwise import minimum
 
-    return _max_min(input, dim, keepdim, other, amin, "argmin", minimum, "min")
+    return _max_min(input, dim, keepdim, other, Amin, "argmin", minimum, "min")
 
 
 @register("argmax")
+@keepdims_alias
 def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
     axis = None if dim is None else normalize_dim(dim, input.ndim, "argmax")
     return ArgReduce.apply("argmax", input, axis, keepdim)
 
 
 @register("argmin")
+@keepdims_alias
 def argmin(input, dim=None, keepdim: bool = False) -> Tensor:
     axis = None if dim is None else normalize_dim(dim, input.ndim, "argmin")
     return ArgReduce.apply("argmin", input, axis, keepdim)
 
 
-@register("var")
-def var(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
-    """Σ (x - mean)² / (n - correction)."""
+def _variance(input, dim, correction, keepdim: bool, unbiased, op: str) -> Tensor:
+    """var (op='var') or its square root (op='std'), PyTorch's arguments resolved."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
-    axes = normalize_dims(dim, input.ndim, "var")
-    n = 1
-    for a in axes:
-        n *= input.shape[a]
-    centered = input - mean(input, dim=axes, keepdim=True)
-    return (centered * centered).sum(dim=axes, keepdim=keepdim) / builtins.max(n - correction, 0)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: only floating-point inputs are supported (as PyTorch), "
+                           f"got {input.dtype}; convert with .float()")
+    axes = normalize_dims(dim, input.ndim, op)
+    all_dims = dim is None or input.ndim == 0  # PyTorch's gradient differs: see Var
+    return in_float32(_var_or_std, input, axes, correction, keepdim, all_dims, op == "std")
+
+
+def _var_or_std(x: Tensor, axes, correction, keepdim, all_dims, root: bool) -> Tensor:
+    v = Var.apply(x, axes, correction, keepdim, all_dims)
+    return StdFromVar.apply(v) if root else v
+
+
+@register("var")
+@keepdims_alias
+def var(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
+    """Σ (x - mean)² / (n - correction) over `dim` (all dims when None)."""
+    return _variance(input, dim, correction, keepdim, unbiased, "var")
 
 
 @register("std")
+@keepdims_alias
 def std(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
     """√var (with a zero gradient where the std is 0, as PyTorch)."""
-    return StdFromVar.apply(var(input, dim, correction=correction, keepdim=keepdim,
-                                unbiased=unbiased))
+    return _variance(input, dim, correction, keepdim, unbiased, "std")
 
 
+@keepdims_alias
 def var_mean(input, dim=None, *, correction=1, keepdim: bool = False):
     return (var(input, dim, correction=correction, keepdim=keepdim),
             mean(input, dim, keepdim=keepdim))
 
 
+@keepdims_alias
 def std_mean(input, dim=None, *, correction=1, keepdim: bool = False):
     return (std(input, dim, correction=correction, keepdim=keepdim),
             mean(input, dim, keepdim=keepdim))
 
 
 @register("logsumexp")
+@keepdims_alias
 def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
     """log Σ eˣ, computed as m + log Σ e^(x - m) with m = max x (finite for huge x; a row
     of -inf gives -inf)."""
     input = float_input(input)
-    axes = normalize_dims(dim, input.ndim, "logsumexp")
-    m = amax(input.detach(), dim=axes, keepdim=True)
+    return in_float32(_logsumexp, input, normalize_dims(dim, input.ndim, "logsumexp"),
+                      keepdim)
+
+
+def _logsumexp(x: Tensor, axes: tuple, keepdim: bool) -> Tensor:
+    m = amax(x.detach(), dim=axes, keepdim=True)
     m = where(m.isfinite(), m, 0.0)
-    out = log(exp(input - m).sum(dim=axes, keepdim=True)) + m
+    out = log(exp(x - m).sum(dim=axes, keepdim=True)) + m
     return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
 
 
@@ -370,24 +465,26 @@ def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
 def cumsum(input, dim: int, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
-    return Cumsum.apply(input, normalize_dim(dim, input.ndim, "cumsum"))
+    return in_float32(Cumsum.apply, input, normalize_dim(dim, input.ndim, "cumsum"))
 
 
 @register("softmax")
 def softmax(input, dim: int, dtype=None) -> Tensor:
     input = input.to(dtype) if dtype is not None else float_input(input)
-    return Softmax.apply(input, normalize_dim(dim, input.ndim, "softmax"))
+    return in_float32(Softmax.apply, input, normalize_dim(dim, input.ndim, "softmax"))
 
 
 @register("log_softmax")
 def log_softmax(input, dim: int, dtype=None) -> Tensor:
     input = input.to(dtype) if dtype is not None else float_input(input)
-    return LogSoftmax.apply(input, normalize_dim(dim, input.ndim, "log_softmax"))
+    return in_float32(LogSoftmax.apply, input, normalize_dim(dim, input.ndim, "log_softmax"))
 
 
 @register("norm")
 def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
-    """The p-norm (p = 2 / 'fro' by default; also 1, inf, -inf, 0 and any real p)."""
+    """The p-norm (p = 2 / 'fro' by default; also 1, inf, -inf, 0 and any real p).
+
+    Unlike the other reductions it takes no `keepdims=`: neither does PyTorch's."""
     if dtype is not None:
         input = input.to(dtype)
     axes = normalize_dims(dim, input.ndim, "norm")
@@ -395,25 +492,31 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         p = 2
     if not isinstance(p, (int, float)):
         raise ValueError(f"norm: p must be a number, 'fro', inf or -inf, got {p!r}")
+    return in_float32(_norm, input, p, axes, keepdim)
+
+
+def _norm(x: Tensor, p: float, axes: tuple, keepdim: bool) -> Tensor:
     if 1 < p < float("inf"):
-        return PNorm.apply(input, p, axes, keepdim)
+        return PNorm.apply(x, p, axes, keepdim)
     if p == float("inf"):
-        return amax(input.abs(), dim=axes, keepdim=keepdim)
+        return amax(x.abs(), dim=axes, keepdim=keepdim)
     if p == float("-inf"):
-        return amin(input.abs(), dim=axes, keepdim=keepdim)
+        return amin(x.abs(), dim=axes, keepdim=keepdim)
     if p == 0:
-        return (input != 0).to(input.dtype).sum(dim=axes, keepdim=keepdim)
+        return (x != 0).to(x.dtype).sum(dim=axes, keepdim=keepdim)
     if p == 1:
-        return input.abs().sum(dim=axes, keepdim=keepdim)
-    return (input.abs() ** p).sum(dim=axes, keepdim=keepdim) ** (1.0 / p)
+        return x.abs().sum(dim=axes, keepdim=keepdim)
+    return (x.abs() ** p).sum(dim=axes, keepdim=keepdim) ** (1.0 / p)
 
 
 @register("all")
+@keepdims_alias
 def all(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return Logical.apply("all", input, normalize_dims(dim, input.ndim, "all"), keepdim)
 
 
 @register("any")
+@keepdims_alias
 def any(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return Logical.apply("any", input, normalize_dims(dim, input.ndim, "any"), keepdim)
 
@@ -421,7 +524,6 @@ def any(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 @register("count_nonzero")
 def count_nonzero(input, dim=None) -> Tensor:
     return (input != 0).sum(dim=dim)
-
 
 
 # ---------------------------------------------------------------------------------------
