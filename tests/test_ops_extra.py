@@ -275,7 +275,7 @@ def test_histogram_weight_and_edges_checked(device):
         sg.histogram(x, 2, weight=sg.tensor([1.0, 2.0], device=device))
     with pytest.raises(RuntimeError, match="dtype"):
         sg.histogram(x, 2, weight=sg.tensor([1, 2, 3], device=device))
-    with pytest.raises(RuntimeError, match="same dtype"):
+    with pytest.raises(RuntimeError, match="bins .*dtype"):
         sg.histogram(x, sg.tensor([0, 2, 5], device=device))
 
 

@@ -273,37 +273,35 @@ def randn_like(input, dtype=None, device=None, requires_grad: bool = False) -> T
 # ---------------------------------------------------------------------------------------
 
 
-def _new_size(size: tuple, kw: dict, op: str) -> tuple:
+def _new(factory, op: str, self: Tensor, size: tuple, kw: dict, dtype, device,
+         requires_grad: bool) -> Tensor:
+    """factory(size) with self's dtype and device unless `dtype=` / `device=` are given."""
     if not size and "size" not in kw:
         raise TypeError(f"{op}() missing 1 required positional argument: 'size'")
-    return _size(size, kw, op)
+    dtype, device = _like(self, dtype, device)
+    return factory(_size(size, kw, op), dtype=dtype, device=device,
+                   requires_grad=requires_grad)
 
 
 @register("new_zeros")
 def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False,
               **kw) -> Tensor:
     """zeros(size) with self's dtype and device unless `dtype=` / `device=` say otherwise."""
-    dtype, device = _like(self, dtype, device)
-    return zeros(_new_size(size, kw, "new_zeros"), dtype=dtype, device=device,
-                 requires_grad=requires_grad)
+    return _new(zeros, "new_zeros", self, size, kw, dtype, device, requires_grad)
 
 
 @register("new_ones")
 def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False,
              **kw) -> Tensor:
     """ones(size) with self's dtype and device unless `dtype=` / `device=` say otherwise."""
-    dtype, device = _like(self, dtype, device)
-    return ones(_new_size(size, kw, "new_ones"), dtype=dtype, device=device,
-                requires_grad=requires_grad)
+    return _new(ones, "new_ones", self, size, kw, dtype, device, requires_grad)
 
 
 @register("new_empty")
 def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False,
               **kw) -> Tensor:
     """An uninitialised tensor of `size` in PyTorch; zeros here (like sg.empty)."""
-    dtype, device = _like(self, dtype, device)
-    return empty(_new_size(size, kw, "new_empty"), dtype=dtype, device=device,
-                 requires_grad=requires_grad)
+    return _new(empty, "new_empty", self, size, kw, dtype, device, requires_grad)
 
 
 @register("new_full")

@@ -260,32 +260,36 @@ def _in_float64(backend, kernel, x):
     return backend.astype(kernel(backend.astype(x, dt.float64)), dtype)
 
 
-class Log10(Function):
-    """y = log₁₀ x = ln x / ln 10         dy/dx = 1 / (x · ln 10)"""
+class LogBase(Function):
+    """y = log_b x = ln x / ln b      dy/dx = 1 / (x · ln b)
+
+    One rule for the logarithms to a fixed base; each subclass names its base and the
+    array library's kernel for it (`ctx` is an instance of the subclass)."""
+
+    log_base = math.e
+    log_kernel = "log"
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _in_float64(ctx.backend, ctx.backend.log10, x.array)
+        return _in_float64(ctx.backend, getattr(ctx.backend, ctx.log_kernel), x.array)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad / (x * math.log(10.0))
+        return grad / (x * math.log(ctx.log_base))
 
 
-class Log2(Function):
-    """y = log₂ x = ln x / ln 2           dy/dx = 1 / (x · ln 2)"""
+class Log10(LogBase):
+    """y = log₁₀ x      dy/dx = 1 / (x · ln 10)"""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _in_float64(ctx.backend, ctx.backend.log2, x.array)
+    log_base, log_kernel = 10.0, "log10"
 
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad / (x * math.log(2.0))
+
+class Log2(LogBase):
+    """y = log₂ x       dy/dx = 1 / (x · ln 2)"""
+
+    log_base, log_kernel = 2.0, "log2"
 
 
 class Log1p(Function):

@@ -232,10 +232,7 @@ def _histogram_weights(values: Tensor, weight, shape: tuple) -> Tensor:
     if weight.shape != shape:
         raise RuntimeError(f"histogram: weight must have the input's shape {shape}, got "
                            f"{weight.shape}")
-    if weight.dtype != values.dtype or weight.device != values.device:
-        raise RuntimeError(f"histogram: weight ({weight.dtype.name} on {weight.device}) must "
-                           f"have the input's dtype and device ({values.dtype.name} on "
-                           f"{values.device})")
+    _check_like_input("weight", weight, values)
     return weight.detach().reshape(-1)
 
 
@@ -243,11 +240,15 @@ def _checked_edges(edges: Tensor, input: Tensor) -> Tensor:
     if edges.ndim != 1 or edges.shape[0] < 2:
         raise RuntimeError(f"histogram: bins must be a 1-D tensor of at least 2 edges, got "
                            f"shape {edges.shape}")
-    if edges.dtype != input.dtype or edges.device != input.device:
-        raise RuntimeError(f"histogram: input ({input.dtype.name} on {input.device}) and bins "
-                           f"({edges.dtype.name} on {edges.device}) must have the same dtype "
-                           f"and device")
+    _check_like_input("bins", edges, input)
     return edges.detach()
+
+
+def _check_like_input(name: str, t: Tensor, input: Tensor) -> None:
+    """histogram's `weight` and `bins` tensors must share the input's dtype and device."""
+    if t.dtype != input.dtype or t.device != input.device:
+        raise RuntimeError(f"histogram: {name} ({t.dtype.name} on {t.device}) must have the "
+                           f"input's dtype and device ({input.dtype.name} on {input.device})")
 
 
 def _data_range(values: Tensor, default: tuple) -> tuple:
