@@ -8,15 +8,15 @@
   same when it has one device or none. Like PyTorch's, it keeps the model as the child
   `module`, so state_dict keys carry a "module." prefix.
 
-This module sits in nn/ for PyTorch's path but imports smolgrad.distributed (a layer above
+This package sits in nn/ for PyTorch's path but imports smolgrad.distributed (a layer above
 nn): nn/__init__ does not import it, so `import smolgrad.nn` never loads MPI code.
 """
 
 from __future__ import annotations
 
-from .. import distributed
-from ..distributed import DistributedDataParallel
-from .module import Module
+from ... import distributed
+from ...distributed import DistributedDataParallel
+from ..module import Module
 
 __all__ = ["DataParallel", "DistributedDataParallel", "distributed"]
 
