@@ -267,3 +267,187 @@ def test_public_names():
     assert sg.optim.SGD is optim.SGD and sg.optim.lr_scheduler.StepLR is not None
     assert sg.save is save and sg.load is load
     assert sg.utils.data.DataLoader is not None and sg.Generator is not None
+
+
+# ---------------------------------------------------------------------------------------
+# L-BFGS: the same iterations as torch.optim.LBFGS, with and without the line search
+# ---------------------------------------------------------------------------------------
+
+
+def _least_squares(lib, w, c, data):
+    """Mean squared residual of a linear fit with weights w (4,) and intercept c (1,)."""
+    a, b = (lib.tensor(data[k], dtype=w.dtype, device=w.device) for k in ("a", "b"))
+    return ((a @ w + c - b) ** 2).mean()
+
+
+def _rosenbrock(lib, w, c, data):
+    """The banana valley (1 - x)^2 + 100 (y - x^2)^2, minimum at (1, 1); c is unused (it
+    gets a zero gradient, as an unused parameter must)."""
+    return (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2 + 0 * c.sum()
+
+
+def _cone(lib, w, c, data):
+    """A smoothed cone sqrt(|w - 1|^2 + 1e-3): with a huge step the line search overshoots
+    far, and its zoom has to push trial steps away from the bracket's ends."""
+    return (((w - 1) ** 2).sum() + 1e-3).sqrt() + 0 * c.sum()
+
+
+def _lbfgs_problem(name, dtype):
+    rng = np.random.default_rng(3)
+    if name == "least_squares":
+        data = {"a": rng.standard_normal((30, 4)), "b": rng.standard_normal(30)}
+        start = rng.standard_normal(4)
+    else:
+        data, start = {}, np.array([-1.5, 2.0])
+    data = {k: v.astype(dtype) for k, v in data.items()}
+    loss_fn = {"least_squares": _least_squares, "rosenbrock": _rosenbrock, "cone": _cone}[name]
+    return loss_fn, data, start.astype(dtype)
+
+
+def _lbfgs_runs(lib, device, problem, dtype, steps, kwargs):
+    """The parameters (w and c, concatenated) after each of `steps` LBFGS steps, the loss
+    each step returned, and the optimizer."""
+    loss_fn, data, start = _lbfgs_problem(problem, dtype)
+    place = {"device": device} if lib is sg else {}
+    w = lib.tensor(start, requires_grad=True, **place)
+    c = lib.zeros(1, dtype=w.dtype, requires_grad=True, **place)
+    opt = lib.optim.LBFGS([w, c], **kwargs)
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(lib, w, c, data)
+        loss.backward()
+        return loss
+
+    params, losses = [], []
+    for _ in range(steps):
+        losses.append(opt.step(closure).item())
+        params.append(np.concatenate([w.detach().cpu().numpy(), c.detach().cpu().numpy()]))
+    return params, losses, opt
+
+
+LBFGS_SETTINGS = [dict(max_iter=4, history_size=2, line_search_fn="strong_wolfe"),
+                  dict(lr=0.5, max_iter=4, history_size=2)]
+
+
+@pytest.mark.parametrize("problem", ["least_squares", "rosenbrock"])
+@pytest.mark.parametrize("kwargs", LBFGS_SETTINGS, ids=["strong_wolfe", "fixed_lr"])
+def test_lbfgs_float32_steps_match_torch(device, problem, kwargs):
+    """A few steps of few iterations each: on Rosenbrock, float32 rounding differences
+    grow from iteration to iteration (the float64 test below runs long trajectories)."""
+    steps = 3 if problem == "least_squares" else 2
+    ours, our_losses, _ = _lbfgs_runs(sg, device, problem, np.float32, steps, kwargs)
+    theirs, their_losses, _ = _lbfgs_runs(torch, None, problem, np.float32, steps, kwargs)
+    for step, (a, b) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4, err_msg=f"after step {step}")
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-4)
+    assert ours[-1].dtype == np.float32 and not np.allclose(ours[-1][:2], ours[0][:2])
+
+
+@pytest.mark.parametrize("problem,steps", [("least_squares", 3), ("rosenbrock", 5)])
+@pytest.mark.parametrize("kwargs", [
+    dict(line_search_fn="strong_wolfe"),
+    dict(lr=1, max_iter=5, history_size=3, line_search_fn="strong_wolfe"),
+    dict(lr=0.1),
+    dict(lr=0.5, max_iter=7, history_size=2, tolerance_change=1e-5),
+], ids=["wolfe_default", "wolfe_short_history", "lr0.1_default", "lr0.5_short_history"])
+def test_lbfgs_float64_trajectories_match_torch(problem, steps, kwargs):
+    """In float64 the whole trajectory (dozens of iterations, line-search trials, history
+    truncation, stopping rules) agrees with PyTorch's to rounding, evaluation for
+    evaluation."""
+    ours, our_losses, opt = _lbfgs_runs(sg, "cpu", problem, np.float64, steps, kwargs)
+    theirs, their_losses, t_opt = _lbfgs_runs(torch, None, problem, np.float64, steps, kwargs)
+    for step, (a, b) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(a, b, atol=1e-8, rtol=1e-7, err_msg=f"after step {step}")
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-8, atol=1e-12)
+    state, t_state = opt.state[opt.param_groups[0]["params"][0]], t_opt.state[t_opt._params[0]]
+    assert state["func_evals"] == t_state["func_evals"]
+    assert state["n_iter"] == t_state["n_iter"]
+    assert len(state["old_dirs"]) == len(t_state["old_dirs"])
+
+
+def test_lbfgs_line_search_zoom_safeguards_match_torch():
+    ours, _, opt = _lbfgs_runs(sg, "cpu", "cone", np.float64, 5,
+                               dict(lr=100, line_search_fn="strong_wolfe"))
+    theirs, _, t_opt = _lbfgs_runs(torch, None, "cone", np.float64, 5,
+                                   dict(lr=100, line_search_fn="strong_wolfe"))
+    np.testing.assert_allclose(ours, theirs, atol=1e-9, rtol=1e-8)
+    assert opt.state[opt.param_groups[0]["params"][0]]["func_evals"] == \
+        t_opt.state[t_opt._params[0]]["func_evals"]
+
+
+def test_lbfgs_reaches_the_rosenbrock_minimum():
+    final, _, _ = _lbfgs_runs(sg, "cpu", "rosenbrock", np.float32, 3,
+                              dict(line_search_fn="strong_wolfe"))
+    np.testing.assert_allclose(final[-1][:2], [1.0, 1.0], atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", LBFGS_SETTINGS, ids=["strong_wolfe", "fixed_lr"])
+def test_lbfgs_state_dict_round_trip_continues_identically(device, kwargs, tmp_path):
+    _, data, start = _lbfgs_problem("rosenbrock", np.float32)
+
+    def make(values):
+        w = sg.tensor(values, device=device, requires_grad=True)
+        c = sg.zeros(1, device=device, requires_grad=True)
+        return w, c
+
+    def run(opt, w, c, steps):
+        def closure():
+            opt.zero_grad()
+            loss = _rosenbrock(sg, w, c, data)
+            loss.backward()
+            return loss
+
+        for _ in range(steps):
+            opt.step(closure)
+        return w.detach().numpy()
+
+    w, c = make(start)
+    opt = optim.LBFGS([w, c], **kwargs)
+    run(opt, w, c, 1)
+    saved = opt.state_dict()
+    assert set(saved["state"]) == {0}  # one state for all parameters, under the first
+    assert {"d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss",
+            "func_evals", "n_iter"} <= set(saved["state"][0])
+    save(saved, tmp_path / "lbfgs.safetensors")
+    loaded = load(tmp_path / "lbfgs.safetensors")
+    w2, c2 = make(w.detach().numpy())
+    resumed = optim.LBFGS([w2, c2], lr=123.0)
+    resumed.load_state_dict(loaded)
+    assert resumed.param_groups[0]["lr"] == kwargs.get("lr", 1)
+    expected = run(opt, w, c, 2)
+    np.testing.assert_array_equal(run(resumed, w2, c2, 2), expected)
+    assert resumed.state[w2]["n_iter"] == opt.state[w]["n_iter"]
+
+
+def test_lbfgs_errors():
+    w = sg.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="doesn't support per-parameter options"):
+        optim.LBFGS([{"params": [w]}, {"params": [sg.zeros(1, requires_grad=True)]}])
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        optim.LBFGS([w], lr=-1.0)
+    with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
+        optim.LBFGS([w], lr=sg.ones(2))
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+        optim.LBFGS([w], line_search_fn="armijo")
+    with pytest.raises(ValueError, match="history_size must be a positive int"):
+        optim.LBFGS([w], history_size=0)
+    with pytest.raises(TypeError, match="LBFGS.step: .* needs a closure"):
+        optim.LBFGS([w]).step()
+    assert optim.LBFGS([w]).param_groups[0]["max_eval"] == 25  # max_iter * 5 // 4
+
+
+def test_lbfgs_stops_at_once_when_the_gradient_is_zero():
+    w = sg.ones(3, requires_grad=True)
+    opt = optim.LBFGS([w])
+    calls = []
+
+    def closure():
+        calls.append(1)
+        opt.zero_grad()
+        loss = ((w - 1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == 0.0
+    assert len(calls) == 1 and w.tolist() == [1.0, 1.0, 1.0]
