@@ -13,8 +13,9 @@ digits 0-9. A stratified 20% is held out for testing (always the same split). Th
     -> Flatten -> Linear(128, 64) -> ReLU -> Linear(64, 10)     logits for 10 digits
 
 trained with Adam on the cross-entropy loss. The demo prints the test accuracy and writes,
-into --out: a plot of the loss and accuracy per epoch (PNG), and the computational graph
-of one training step (DOT text; also SVG when Graphviz's `dot` program is installed).
+into --out: a plot of the loss and accuracy per epoch (training_curves.png), the
+computational graph of one training step (model_graph.svg/.png/.dot; no Graphviz needed),
+and backward_walkthrough.html, a page that steps through the backward pass of a tiny MLP.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class DemoResult:
     history: dict
     plot_path: str
     graph_paths: list
+    page_path: str = ""
 
 
 def load_digits_split(seed: int = SPLIT_SEED) -> tuple:
@@ -112,16 +114,33 @@ def save_plot(history: dict, path: str) -> None:
 
 def save_graph(model: nn.Module, x: sg.Tensor, y: sg.Tensor, out_dir: str) -> list:
     """Draw the graph of one training step (forward, loss, backward) on a few samples;
-    returns the files written (DOT always, SVG too when Graphviz's `dot` is installed)."""
-    from smolgrad.viz import Graph, draw_graph
+    returns the files written: DOT text, an SVG and a PNG (Graphviz's drawing when its
+    `dot` program is installed, else smolgrad's own layered layout)."""
+    from smolgrad.viz import draw_graph
 
     loss = F.cross_entropy(model(x), y)
     loss.backward(retain_graph=True)   # keep the graph so that grad norms can be drawn
     names = {"images": x, "labels": y, "loss": loss, **dict(model.named_parameters())}
     graph = draw_graph(loss, params=names)
     model.zero_grad()
-    name = "model_graph.svg" if Graph.can_render() else "model_graph.dot"
-    return graph.save(os.path.join(out_dir, name))
+    written = graph.save(os.path.join(out_dir, "model_graph.svg"))
+    return written + graph.save(os.path.join(out_dir, "model_graph.png"))[1:]
+
+
+def save_walkthrough(out_dir: str, device: str, seed: int = 0) -> str:
+    """The backward pass of a tiny MLP (2 -> 3 -> 1, tanh, squared error on 4 points) as a
+    page to click through (`Explanation.save_html`), every step checked by finite
+    differences. Returns the path of the page."""
+    from smolgrad.viz import explain_backward
+
+    sg.manual_seed(seed)
+    mlp = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)).to(device)
+    points = sg.randn(4, 2, device=device)
+    targets = sg.randn(4, 1, device=device)
+    loss = F.mse_loss(mlp(points), targets)
+    names = {"x": points, "target": targets, "loss": loss, **dict(mlp.named_parameters())}
+    explanation = explain_backward(loss, check=True, params=names)
+    return explanation.save_html(os.path.join(out_dir, "backward_walkthrough.html"))
 
 
 def run_demo(epochs: int = 15, batch_size: int = 32, lr: float = 3e-3, device=None,
@@ -184,20 +203,20 @@ def run_demo(epochs: int = 15, batch_size: int = 32, lr: float = 3e-3, device=No
     save_plot(history, plot_path)
     graph_paths = save_graph(model, sg.tensor(train_x[:4], device=device),
                              sg.tensor(train_y[:4], device=device), out)
+    page_path = save_walkthrough(out, device, seed)
     print(f"wrote the loss/accuracy plot to {plot_path}")
     print(f"wrote the computational graph of one training step to {', '.join(graph_paths)}")
-    if not any(p.endswith(".svg") for p in graph_paths):
-        print("  (install Graphviz's `dot` for an SVG, or render it: "
-              f"dot -Tsvg {graph_paths[0]} -o {os.path.splitext(graph_paths[0])[0]}.svg)")
-    return DemoResult(test_accuracy, seconds, history, plot_path, graph_paths)
+    print(f"wrote a page that steps through backward of a tiny MLP to {page_path} "
+          f"(open it in a browser)")
+    return DemoResult(test_accuracy, seconds, history, plot_path, graph_paths, page_path)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m smolgrad.demo",
         description="Train a small CNN on scikit-learn's handwritten digits with smolgrad; "
-                    "print the test accuracy; write a loss/accuracy plot and the "
-                    "computational graph.")
+                    "print the test accuracy; write a loss/accuracy plot, the "
+                    "computational graph and a page that steps through backward.")
     parser.add_argument("--epochs", type=int, default=None,
                         help="passes over the training set (default 15; 2 with --quick)")
     parser.add_argument("--batch-size", type=int, default=32)

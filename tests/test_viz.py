@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -262,11 +263,60 @@ def test_no_graph_is_a_clear_error(device):
         draw_graph(sg.ones(3, device=device) * 2)
 
 
-def test_html_table(device):
+def test_html_page_sections_match_the_steps(device, tmp_path):
+    rng = np.random.default_rng(7)
+    a, ta = _pair(rng, (3, 1), device)
+    b, tb = _pair(rng, (4,), device)
+    loss = ((a + b) ** 2).sum()
+    ex = explain_backward(loss, check=True, params={"a": a, "b": b, "L": loss})
+    (ta + tb).pow(2).sum().backward()
+    path = ex.save_html(tmp_path / "page.html")
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert path == str(tmp_path / "page.html") and page.startswith("<!DOCTYPE html>")
+    sections = re.findall(r'<section class="sgx-step[^"]*" data-step="([^"]+)" '
+                          r'data-node="([^"]*)" data-inputs="([^"]*)">', page)
+    assert [s[0] for s in sections] == [str(s.index) for s in ex.steps] + ["end"]
+    index = {n.name: str(i) for i, n in enumerate(ex.graph.nodes)}
+    for (_, node, inputs), step in zip(sections, ex.steps):
+        assert node == index[step.output_name]
+        assert inputs.split() == [index[i.name] for i in step.inputs]
+    assert sections[-1][2].split() == [index["a"], index["b"]]
+    # every graph box is in the inline SVG, and the page loads nothing from elsewhere
+    assert page.count('class="sg-node"') == len(ex.graph.nodes)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script src" not in page and "<link" not in page
+    # the broadcast sum is spelled out, with the gradient before and after it
+    add = _step(ex, "Add")
+    assert add.inputs[0].raw_grad is not None and add.inputs[0].raw_grad.shape == (3, 4)
+    assert "summed over axes <b>(1,)</b>" in page and "summed over axes <b>(0,)</b>" in page
+    np.testing.assert_allclose(np.array(ex.leaves[0].grad.values), ta.grad.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert "finite-difference check: PASS" in page and "FAIL" not in page
+    with pytest.raises(ValueError, match="save_html"):
+        ex.save_html(tmp_path / "page.txt")
+
+
+def test_notebook_html_is_the_same_walkthrough(device):
     a = sg.ones(3, 1, device=device, requires_grad=True)
     b = sg.ones(4, device=device, requires_grad=True)
-    html = explain_backward((a + b).sum(), params={"a": a, "b": b})._repr_html_()
-    assert html.count("<tr>") == 1 + 2 and "Add" in html and "(1,)" in html
+    ex = explain_backward((a + b).sum(), params={"a": a, "b": b})
+    first, second = ex._repr_html_(), ex._repr_html_()
+    ids = [re.search(r'<div class="sgx" id="([\w-]+)"', h).group(1) for h in (first, second)]
+    assert ids[0] != ids[1]  # two cells of one notebook do not steer each other
+    assert first.count('<section class="sgx-step') == len(ex.steps) + 1 == 3
+    assert "(1,)" in first and "Add" in first and "<html" not in first
+
+
+def test_small_gradients_keep_their_values(device):
+    rng = np.random.default_rng(8)
+    w, tw = _pair(rng, (4, 3), device)
+    big, tbig = _pair(rng, (9, 9), device)   # 81 elements: over the limit
+    ex = explain_backward((w.tanh().sum() + (big * 2).sum()), params={"w": w, "big": big})
+    (tw.tanh().sum() + (tbig * 2).sum()).backward()
+    leaves = {leaf.name: leaf for leaf in ex.leaves}
+    np.testing.assert_allclose(np.array(leaves["w"].grad.values), tw.grad.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert leaves["big"].grad.values is None
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,17 +385,31 @@ def test_draw_graph_save(device, tmp_path, monkeypatch):
     assert written == [str(tmp_path / "graph.dot")]
     assert (tmp_path / "graph.dot").read_text() == g.dot
 
-    monkeypatch.setattr(viz, "_dot_program", lambda: None)  # as if Graphviz were absent
-    with pytest.warns(UserWarning, match="dot"):
-        written = g.save(tmp_path / "pic.svg")
-    assert written == [str(tmp_path / "pic.dot")] and not (tmp_path / "pic.svg").exists()
-    assert g._repr_svg_() is None and "<pre>" in g._repr_html_()
+    # without Graphviz the built-in layout draws the picture: no warning, SVG and PNG
+    monkeypatch.setattr(viz.graph, "_dot_program", lambda: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert g.save(tmp_path / "pic.svg") == [str(tmp_path / "pic.dot"),
+                                                 str(tmp_path / "pic.svg")]
+        g.save(tmp_path / "pic.png")
+    assert (tmp_path / "pic.svg").read_text() == g.svg()
+    assert (tmp_path / "pic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert g._repr_svg_() == g.svg()
     with pytest.raises(RuntimeError, match="Graphviz"):
-        g.render("png")
+        g.render("png", renderer="graphviz")
+    with pytest.raises(ValueError, match="renderer"):
+        g.render("svg", renderer="dot")
 
-    # with a renderer present, the image is written next to the DOT file
-    monkeypatch.setattr(viz, "_dot_program", lambda: "/usr/bin/dot")
-    monkeypatch.setattr(viz, "_render", lambda dot, fmt: f"<{fmt} of {len(dot)}>".encode())
+    # neither Graphviz nor networkx: only the DOT text, and a warning that says why
+    monkeypatch.setattr(viz.graph, "_missing_modules", lambda fmt: ["networkx"])
+    with pytest.warns(UserWarning, match="networkx"):
+        written = g.save(tmp_path / "none.svg")
+    assert written == [str(tmp_path / "none.dot")] and not (tmp_path / "none.svg").exists()
+    assert g._repr_svg_() is None and "<pre>" in g._repr_html_()
+
+    # with Graphviz present, its drawing is preferred, next to the DOT file
+    monkeypatch.setattr(viz.graph, "_dot_program", lambda: "/usr/bin/dot")
+    monkeypatch.setattr(viz.graph, "_render", lambda dot, fmt: f"<{fmt} of {len(dot)}>".encode())
     g2 = draw_graph((x @ w).sum(), format="png")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -355,12 +419,135 @@ def test_draw_graph_save(device, tmp_path, monkeypatch):
     assert g2._repr_html_().startswith("<svg")
 
 
-@pytest.mark.skipif(not viz.Graph.can_render(), reason="Graphviz's dot program not installed")
-def test_real_svg(device, tmp_path):
+@pytest.mark.skipif(not viz.Graph.has_graphviz(), reason="Graphviz's dot program not installed")
+def test_real_graphviz_svg(device, tmp_path):
     x = sg.ones(2, device=device, requires_grad=True)
     g = draw_graph((x * 3).sum())
-    g.save(tmp_path / "g.svg")
+    g.save(tmp_path / "g.svg", renderer="graphviz")
     assert "<svg" in (tmp_path / "g.svg").read_text()
+
+
+def _svg_texts(svg: str) -> tuple:
+    """(the <g class="sg-node"> elements, every text line in them) of a built-in SVG."""
+    root = ElementTree.fromstring(svg)   # it parses as XML
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = [g for g in root.iter(f"{ns}g") if g.get("class") == "sg-node"]
+    return boxes, [[t.text for t in g.iter(f"{ns}text")] for g in boxes]
+
+
+def test_builtin_svg_parses_and_shows_every_label(device):
+    (w, b, x), (tw, tb, tx) = _model_graph(device)
+    loss = ((x @ w + b).relu() ** 2).mean()
+    loss.backward(retain_graph=True)
+    g = draw_graph(loss, params={"w": w, "b": b, "x": x, "loss": loss})
+    boxes, texts = _svg_texts(g.svg())
+    assert [int(box.get("data-node")) for box in boxes] == list(range(len(g.nodes)))
+    for node, lines in zip(g.nodes, texts):
+        assert lines == node.label_lines()   # op, shape, dtype and grad norm, as in DOT
+        assert f"{node.shape} {node.dtype}" in lines
+        if node.op is not None:
+            assert node.op in lines[0]
+    ((tx @ tw + tb).relu() ** 2).mean().backward()
+    by_name = {n.name: lines for n, lines in zip(g.nodes, texts)}
+    assert f"grad norm {tw.grad.norm().item():.4g}" in by_name["w"]
+    edges = re.findall(r'class="sg-edge" data-from="(\d+)" data-to="(\d+)"', g.svg())
+    index = {n.name: i for i, n in enumerate(g.nodes)}
+    assert sorted((int(f), int(t)) for f, t in edges) == sorted(
+        (index[s], i) for i, n in enumerate(g.nodes) for s in n.inputs)
+
+
+def test_builtin_layout_puts_inputs_above_results(device):
+    (w, b, x), _ = _model_graph(device)
+    z = x @ w + b
+    g = draw_graph((z * z).sum(), params={"w": w, "b": b, "x": x})
+    layout = g.layout()
+    boxes = layout.boxes
+    index = {n.name: i for i, n in enumerate(g.nodes)}
+    for i, n in enumerate(g.nodes):
+        for s in n.inputs:   # every arrow points down
+            assert boxes[index[s]].y + boxes[index[s]].height / 2 < \
+                boxes[i].y - boxes[i].height / 2
+    for one in boxes:        # no two boxes overlap
+        for other in boxes:
+            if one is not other and abs(one.y - other.y) < 1:
+                assert abs(one.x - other.x) >= (one.width + other.width) / 2
+    assert all(0 <= b.x - b.width / 2 and b.x + b.width / 2 <= layout.width for b in boxes)
+    assert len(layout.arrows) == sum(len(n.inputs) for n in g.nodes)  # z * z: two arrows
+    assert g.svg() == draw_graph((z * z).sum(), params={"w": w, "b": b, "x": x}).svg()
+
+
+def _two_block_model(device):
+    from smolgrad import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.LayerNorm(4)
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, h):
+            return h + self.fc(self.norm(h).tanh())
+
+    sg.manual_seed(0)
+    return nn.Sequential(Block(), Block(), nn.Linear(4, 2)).to(device)
+
+
+def test_group_by_module(device):
+    model = _two_block_model(device)
+    loss = model(sg.randn(3, 4, device=device)).pow(2).mean()
+    full = draw_graph(loss, params=model)
+    owning = draw_graph(loss, params=model, group_by="module")
+    blocks = draw_graph(loss, params=model, group_by="module", group_depth=1)
+    kinds = {n.name: n.kind for n in owning.nodes}
+    assert {k for k, v in kinds.items() if v == "module"} == {"0.norm", "0.fc", "1.norm",
+                                                              "1.fc", "2"}
+    modules = {n.name: n for n in blocks.nodes if n.kind == "module"}
+    assert set(modules) == {"0", "1", "2"}
+    # a block's box holds its parameters, the ops that use them and the tanh between
+    # them; the residual sum h + ... that leaves the block keeps its own box
+    ops = {n.name: n.op for n in full.nodes}
+    assert sorted(ops[m] for m in modules["0"].members if ops[m]) == \
+        ["Add", "Linear", "Mul", "Tanh"]   # LayerNorm's affine Mul/Add, fc, tanh
+    assert "0.fc.weight" in modules["0"].members
+    residual = [n for n in blocks.nodes if n.op == "Add"]
+    assert len(residual) == 2 and "0" in residual[0].inputs
+    assert len(blocks.nodes) < len(owning.nodes) < len(full.nodes)
+    assert "0 (module)" in blocks.dot and "(3, 4) float32" in blocks.dot
+    _, texts = _svg_texts(blocks.svg())
+    assert ["0 (module)"] == [lines[0] for lines in texts if lines[0].startswith("0 ")]
+    with pytest.raises(ValueError, match="group_by"):
+        draw_graph(loss, group_by="layer")
+    with pytest.raises(ValueError, match="group_depth"):
+        draw_graph(loss, group_depth=2)
+
+
+def test_shared_weight_is_not_collapsed(device):
+    from smolgrad import nn
+
+    emb = nn.Embedding(5, 3).to(device)   # used first and last, like GPT-2's tied wte
+    head = nn.Linear(3, 3).to(device)
+    idx = sg.tensor([1, 2], device=device)
+    logits = nn.functional.linear(head(emb(idx).tanh()), emb.weight)  # tied, as GPT-2
+    model = nn.ModuleDict({"emb": emb, "head": head})
+    g = draw_graph(logits.sum(), params=model, group_by="module")
+    names = [n.name for n in g.nodes]
+    assert "emb.weight" in names and "head" in names  # no box of emb: it would loop
+    g.layout()   # a loop would make the layered layout impossible
+
+
+def test_max_nodes_keeps_the_end_and_says_so(device):
+    x = sg.ones(3, device=device, requires_grad=True)
+    h = x
+    for _ in range(30):
+        h = (h * 1.01).tanh()
+    g = draw_graph(h.sum(), max_nodes=10)
+    assert len(g.nodes) == 10 and g.nodes[0].kind == "more"
+    assert "showing 9 of 62 boxes" in g.note and "max_nodes" in g.note
+    assert g.note in g.dot and g.note in g.svg()
+    assert [n.op for n in g.nodes[-3:]] == ["Mul", "Tanh", "Sum"]   # the end is kept
+    assert g.nodes[1].inputs == [g.nodes[0].name]
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw_graph(h.sum(), max_nodes=1)
 
 
 def test_draw_graph_names_nn_module_parameters(device):

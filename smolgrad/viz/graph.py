@@ -25,8 +25,9 @@ node), `node.inputs` (its positional arguments), `node.needs_input_grad` and
 
 from __future__ import annotations
 
+import dataclasses
 import html
-import re
+import importlib.util
 import shutil
 import subprocess
 import warnings
@@ -35,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dtypes as dt
-from .engine import Tensor, no_grad, run_backward, topological_order
+from .. import dtypes as dt
+from ..engine import Tensor, run_backward, topological_order
+from .layout import KIND_COLOURS, Layout, layered_layout, to_image, to_svg
 
 # ---------------------------------------------------------------------------------------
 # Walking the graph and naming its tensors
@@ -140,6 +142,7 @@ def _forward_order(roots: list, params, who: str) -> list:
     root_ids = {id(r) for r in roots}
     entries = []
     counts = {"t": 0, "leaf": 0, "const": 0}
+    taken = set(names.values())
     for t in _inputs_first(roots):
         if t.grad_fn is not None:
             kind, prefix = ("output" if id(t) in root_ids else "op"), "t"
@@ -149,8 +152,8 @@ def _forward_order(roots: list, params, who: str) -> list:
             is_param = type(t).__name__ == "Parameter" or (from_module and id(t) in names)
             kind, prefix = ("parameter" if is_param else "leaf"), "leaf"
         name = names.get(id(t))
-        if name is None:
-            name = f"{prefix}{counts[prefix]}"
+        while name is None or (id(t) not in names and name in taken):
+            name = f"{prefix}{counts[prefix]}"  # never a name the caller gave another tensor
             counts[prefix] += 1
         entries.append(_Entry(t, name, kind))
     return entries
@@ -203,19 +206,6 @@ def _describe_arg(a) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _rule(node) -> str:
-    """The local derivative rule: the first paragraph of the op class's docstring."""
-    doc = type(node).__doc__
-    if not doc or not doc.strip():
-        return "(no docstring: this op does not state its rule)"
-    lines = []
-    for line in doc.strip().splitlines():
-        if not line.strip():
-            break
-        lines.append(re.sub(r"\s{2,}", "  ", line.strip()))  # keep the column gaps readable
-    return "  ".join(lines)
-
-
 def _to_float64(t: Tensor) -> np.ndarray:
     return np.asarray(t.backend.to_numpy(t.array), dtype=np.float64)
 
@@ -232,10 +222,15 @@ def _fmt(v: float) -> str:
 # draw_graph
 # ---------------------------------------------------------------------------------------
 
+_HEAD_LIMIT = 40  # a longer "name = Op(args)" line puts the arguments on a line of their own
+
 
 @dataclass
 class GraphNode:
-    """One tensor as drawn: its name, the op that made it (None for leaves), its role."""
+    """One box of the drawing: a tensor (its name, the op that made it, None for leaves,
+    its role), or with `group_by="module"` a whole module (kind "module"; `members` are the
+    names of the tensors inside it), or the note box of a graph cut at `max_nodes`
+    (kind "more")."""
 
     name: str
     kind: str
@@ -243,42 +238,51 @@ class GraphNode:
     shape: tuple
     dtype: str
     grad_norm: float | None
-    args: list = field(default_factory=list)   # non-tensor arguments of the op, as text
-    inputs: list = field(default_factory=list)  # names of the tensors it was computed from
+    args: list = field(default_factory=list)     # non-tensor arguments of the op, as text
+    inputs: list = field(default_factory=list)   # names of the boxes it was computed from
+    members: list = field(default_factory=list)  # kind "module": the tensors inside
+    summary: str = ""                            # kind "module"/"more": a second line
+
+    def label_lines(self) -> list:
+        """The text of the box, one string per line (the same in DOT, SVG and PNG)."""
+        if self.kind == "more":
+            return [self.name, self.summary]
+        if self.kind == "module":
+            lines = [f"{self.name} (module)"] + ([self.summary] if self.summary else [])
+        elif self.op is None:
+            lines = [f"{self.name} ({self.kind})"]
+        else:
+            head = f"{self.name} = {self.op}"
+            call = f"({', '.join(self.args)})" if self.args else ""
+            if len(head + call) <= _HEAD_LIMIT:
+                lines = [head + call]
+            else:
+                lines = [head, call if len(call) <= 48 else call[:45] + "..."]
+        lines.append(f"{self.shape} {self.dtype}")
+        if self.grad_norm is not None:
+            lines.append(f"grad norm {_fmt(self.grad_norm)}")
+        return lines
 
 
 def _dot_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-_STYLE = {
-    "output": 'shape=box, style="rounded,filled,bold", fillcolor="#f6c6c6"',
-    "op": 'shape=box, style="rounded,filled", fillcolor="#fdf1c7"',
-    "parameter": 'shape=box, style=filled, fillcolor="#cfe3f7"',
-    "leaf": 'shape=box, style=filled, fillcolor="#d8f0d2"',
-    "constant": 'shape=box, style=filled, fillcolor="#e8e8e8"',
-}
+def _dot_style(kind: str) -> str:
+    style = {"output": "rounded,filled,bold", "op": "rounded,filled", "module": "filled",
+             "more": "dashed"}.get(kind, "filled")
+    return f'shape=box, style="{style}", fillcolor="{KIND_COLOURS[kind]}"'
 
 
-def _node_label(n: GraphNode) -> str:
-    if n.op is not None:
-        head = f"{n.name} = {n.op}"
-        if n.args:
-            head += f"({', '.join(n.args)})"
-    else:
-        head = f"{n.name} ({n.kind})"
-    lines = [head, f"{n.shape} {n.dtype}"]
-    if n.grad_norm is not None:
-        lines.append(f"grad norm {_fmt(n.grad_norm)}")
-    return "\\n".join(_dot_escape(line) for line in lines)
-
-
-def _to_dot(nodes: list) -> str:
+def _to_dot(nodes: list, note: str = "") -> str:
     ids = {n.name: f"n{i}" for i, n in enumerate(nodes)}
     lines = ["digraph smolgrad {", '  node [fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=8];']
+    if note:
+        lines.append(f'  labelloc=t; label="{_dot_escape(note)}";')
     for n in nodes:
-        lines.append(f'  {ids[n.name]} [label="{_node_label(n)}", {_STYLE[n.kind]}];')
+        label = "\\n".join(_dot_escape(line) for line in n.label_lines())
+        lines.append(f'  {ids[n.name]} [label="{label}", {_dot_style(n.kind)}];')
     for n in nodes:
         for pos, src in enumerate(n.inputs):
             label = f' [label="{pos}"]' if len(n.inputs) > 1 else ""
@@ -305,45 +309,101 @@ def _render(dot: str, fmt: str) -> bytes:
     return done.stdout
 
 
+def _missing_modules(fmt: str) -> list:
+    """The Python packages the built-in drawing of `fmt` needs and this machine lacks."""
+    wanted = ["networkx"] + (["matplotlib"] if fmt != "svg" else [])
+    return [name for name in wanted if importlib.util.find_spec(name) is None]
+
+
 class Graph:
-    """The drawing of a graph. `.dot` is the Graphviz DOT text (always available),
-    `.nodes` the same content as data, `.save(path)` writes it to disk, and notebooks
-    show it as SVG when Graphviz's `dot` program is installed (else as DOT text)."""
+    """The drawing of a graph. `.dot` is the Graphviz DOT text, `.nodes` the same content
+    as data (a list of `GraphNode`), `.note` says what was left out (empty when nothing),
+    `.svg()` the built-in SVG picture, `.render(format)` image bytes, `.save(path)` files.
+
+    Two ways to draw: Graphviz's `dot` program when it is installed (the nicest layout),
+    else the built-in layered layout (`smolgrad.viz.layout`: networkx places the boxes;
+    SVG is written directly, PNG/PDF are drawn by matplotlib). Notebooks show it as SVG.
+    """
 
     _IMAGE_FORMATS = ("svg", "png", "pdf")
+    _RENDERERS = ("auto", "graphviz", "builtin")
 
-    def __init__(self, nodes: list, format: str | None = None):  # noqa: A002 - our API name
+    def __init__(self, nodes: list, format: str | None = None,  # noqa: A002 - our API name
+                 note: str = ""):
         if format is not None and format not in self._IMAGE_FORMATS + ("dot",):
             raise ValueError(f"draw_graph: format must be one of 'dot', 'svg', 'png', 'pdf' "
                              f"or None, got {format!r}")
         self.nodes = nodes
         self.format = format
-        self.dot = _to_dot(nodes)
-        self._svg: str | None = None
+        self.note = note
+        self.dot = _to_dot(nodes, note)
+        self._layout: Layout | None = None
 
     @staticmethod
-    def can_render() -> bool:
-        """Is Graphviz's `dot` program on PATH (needed for SVG/PNG, not for DOT)?"""
+    def has_graphviz() -> bool:
+        """Is Graphviz's `dot` program on PATH?"""
         return _dot_program() is not None
 
-    def render(self, format: str = "svg") -> bytes:  # noqa: A002
-        """The image bytes in `format` ('svg', 'png', 'pdf'); needs Graphviz's `dot`."""
+    @classmethod
+    def can_render(cls, format: str = "svg") -> bool:  # noqa: A002
+        """Can this machine draw `format` ('svg', 'png', 'pdf'): with Graphviz's `dot`, or
+        with the built-in layout (networkx; matplotlib too for PNG and PDF)?"""
+        return cls.has_graphviz() or not _missing_modules(format)
+
+    def layout(self) -> Layout:
+        """The built-in layered layout of the boxes (computed once)."""
+        if self._layout is None:
+            if _missing_modules("svg"):
+                raise RuntimeError("Graph.layout: the built-in drawing needs networkx (pip "
+                                   "install networkx, or smolgrad[demo]); or install Graphviz")
+            index = {n.name: i for i, n in enumerate(self.nodes)}
+            self._layout = layered_layout([n.label_lines() for n in self.nodes],
+                                          [n.kind for n in self.nodes],
+                                          [[index[s] for s in n.inputs] for n in self.nodes],
+                                          self.note)
+        return self._layout
+
+    def svg(self) -> str:
+        """The built-in SVG picture (text): the same on every machine, whether or not
+        Graphviz is installed. Each box is a `<g class="sg-node" data-node="i">`, i its
+        index in `.nodes`."""
+        return to_svg(self.layout())
+
+    def render(self, format: str = "svg", renderer: str = "auto") -> bytes:  # noqa: A002
+        """The image bytes in `format` ('svg', 'png', 'pdf'). `renderer`: 'graphviz' (its
+        `dot` program), 'builtin' (networkx layout; matplotlib for PNG/PDF) or 'auto'
+        (Graphviz when installed, else built-in)."""
         if format not in self._IMAGE_FORMATS:
             raise ValueError(f"Graph.render: format must be one of {self._IMAGE_FORMATS}, got "
                              f"{format!r}")
-        if not self.can_render():
-            raise RuntimeError("Graph.render: Graphviz's `dot` program was not found on PATH; "
-                               "install Graphviz (apt install graphviz, brew install "
-                               "graphviz) or use the DOT text in `.dot` / `.save('g.dot')`")
-        return _render(self.dot, format)
+        if renderer not in self._RENDERERS:
+            raise ValueError(f"Graph.render: renderer must be one of {self._RENDERERS}, got "
+                             f"{renderer!r}")
+        if renderer == "auto":
+            renderer = "graphviz" if self.has_graphviz() else "builtin"
+        if renderer == "graphviz":
+            if not self.has_graphviz():
+                raise RuntimeError("Graph.render: Graphviz's `dot` program was not found on "
+                                   "PATH; install Graphviz (apt install graphviz, brew "
+                                   "install graphviz) or use renderer='builtin'")
+            return _render(self.dot, format)
+        missing = _missing_modules(format)
+        if missing:
+            raise RuntimeError(f"Graph.render: drawing {format.upper()} without Graphviz needs "
+                               f"{' and '.join(missing)} (pip install {' '.join(missing)}, or "
+                               f"pip install 'smolgrad[demo]'); the DOT text is in `.dot`")
+        if format == "svg":
+            return self.svg().encode("utf-8")
+        return to_image(self.layout(), format)
 
-    def save(self, path) -> list:
+    def save(self, path, renderer: str = "auto") -> list:
         """Write the graph; returns the paths written.
 
-        `g.dot` (or `.gv`): the DOT text only. `g.svg` / `g.png` / `g.pdf`: `g.dot` always,
-        and the image when Graphviz's `dot` program is installed (otherwise a warning says
-        so and only the DOT file is written). A path without a suffix gets `.dot` plus the
-        image in `draw_graph(..., format=...)` (none when format is None or 'dot').
+        `g.dot` (or `.gv`): the DOT text only. `g.svg` / `g.png` / `g.pdf`: the picture
+        (see `render` for `renderer`) and `g.dot` beside it. When this machine cannot draw
+        that format (no Graphviz and no networkx/matplotlib), a warning says so and only
+        the DOT file is written. A path without a suffix gets `.dot` plus the picture in
+        `draw_graph(..., format=...)` (none when format is None or 'dot').
         """
         path = Path(path)
         suffix = path.suffix.lower().lstrip(".")
@@ -358,35 +418,36 @@ class Graph:
             image_path = path.with_name(f"{path.name}.{fmt}") if fmt else None
         dot_path.write_text(self.dot)
         written = [str(dot_path)]
-        if image_path is not None:
-            if self.can_render():
-                image_path.write_bytes(_render(self.dot, fmt))
-                written.append(str(image_path))
-            else:
-                warnings.warn(f"Graph.save: Graphviz's `dot` program is not on PATH, so "
-                              f"{image_path} was not written; the graph is in {dot_path} "
-                              f"(render it later with `dot -T{fmt} {dot_path}`)", stacklevel=2)
+        if image_path is None:
+            return written
+        if renderer == "auto" and not self.can_render(fmt):
+            warnings.warn(f"Graph.save: {image_path} was not written: there is neither "
+                          f"Graphviz's `dot` program nor {' and '.join(_missing_modules(fmt))}"
+                          f" (pip install 'smolgrad[demo]'); the graph is in {dot_path} "
+                          f"(render it later with `dot -T{fmt} {dot_path}`)", stacklevel=2)
+            return written
+        image_path.write_bytes(self.render(fmt, renderer))
+        written.append(str(image_path))
         return written
 
     def _repr_svg_(self) -> str | None:
-        if not self.can_render():
+        if not self.can_render("svg"):
             return None  # IPython then falls back to the next representation
-        if self._svg is None:
-            self._svg = _render(self.dot, "svg").decode("utf-8")
-        return self._svg
+        return self.render("svg").decode("utf-8")
 
     def _repr_html_(self) -> str:
         svg = self._repr_svg_()
         if svg is not None:
             return svg
-        return ("<p>Graphviz's <code>dot</code> program is not installed; here is the "
-                "graph as DOT text:</p><pre>" + html.escape(self.dot) + "</pre>")
+        return ("<p>Neither Graphviz's <code>dot</code> program nor networkx is installed; "
+                "here is the graph as DOT text:</p><pre>" + html.escape(self.dot) + "</pre>")
 
     def __str__(self) -> str:
         return self.dot
 
     def __repr__(self) -> str:
-        return f"<Graph: {len(self.nodes)} tensors; .dot, .save(path)>"
+        note = f"; {self.note}" if self.note else ""
+        return f"<Graph: {len(self.nodes)} boxes{note}; .dot, .svg(), .save(path)>"
 
 
 def _display_grads(roots: list, entries: list) -> dict:
@@ -421,37 +482,9 @@ def _display_grads(roots: list, entries: list) -> dict:
     return norms
 
 
-def draw_graph(output, params=None, format: str | None = None,  # noqa: A002
-               show_grads: bool | None = None) -> Graph:
-    """Draw the graph that autograd recorded for `output` (a Tensor or a list of them).
-
-    Every tensor becomes one box: an op's result shows `name = Op(non-tensor args)`, its
-    shape and dtype; leaves are labelled by role (parameter, leaf, constant). Names come
-    from `params`: a Module (its `named_parameters()`), a dict name -> Tensor (any tensor
-    of the graph may be named, inputs and outputs too) or (name, Tensor) pairs; unnamed
-    tensors are numbered t0, t1, ... (op results), leaf0, ... and const0, ...
-    An edge label is the argument position when an op has several tensor inputs.
-
-    Gradient norms: when some leaf of the graph has a `.grad` (that is, after backward),
-    each box also shows the L2 norm of its gradient: `.grad` for leaves, and for the other
-    tensors of a scalar output a gradient recomputed here with a backward that stores
-    nothing (it runs the tensors' hooks again). `show_grads=False` leaves them out;
-    `show_grads=True` insists (an error when there are none to show).
-
-    When to call it: before `backward()`, or after `backward(retain_graph=True)`. A
-    backward without retain_graph frees the graph (each node forgets its inputs), so there
-    is nothing left to draw: that raises a RuntimeError saying so.
-
-    `format` ('svg', 'png', 'pdf' or 'dot') is the image `Graph.save` writes for a path
-    without a suffix. Returns a `Graph`: `.dot` (DOT text), `.nodes`, `.save(path)`,
-    `.render(format)`, and rich display in notebooks.
-    """
-    roots = _as_roots(output, "draw_graph")
-    entries = _forward_order(roots, params, "draw_graph")
-    grads = {} if show_grads is False else _display_grads(roots, entries)
-    if show_grads and not grads:
-        raise RuntimeError("draw_graph: show_grads=True but no tensor of the graph has a "
-                           "gradient yet; call backward(retain_graph=True) first")
+def graph_nodes(entries: list, grads: dict) -> list:
+    """One `GraphNode` per entry of `_forward_order`, with the gradient norms `grads`
+    ({id(tensor): norm}) written in."""
     by_id = {id(e.tensor): e for e in entries}
     nodes = []
     for e in entries:
@@ -467,377 +500,210 @@ def draw_graph(output, params=None, format: str | None = None,  # noqa: A002
                                op=node.name if node is not None else None,
                                shape=t.shape, dtype=t.dtype.name,
                                grad_norm=grads.get(id(t)), args=args, inputs=inputs))
-    return Graph(nodes, format)
+    return nodes
+
+
+def draw_graph(output, params=None, format: str | None = None,  # noqa: A002
+               show_grads: bool | None = None, group_by: str | None = None,
+               group_depth: int | None = None, max_nodes: int = 200) -> Graph:
+    """Draw the graph that autograd recorded for `output` (a Tensor or a list of them).
+
+    Every tensor becomes one box: an op's result shows `name = Op(non-tensor args)`, its
+    shape and dtype; leaves are labelled by role (parameter, leaf, constant). Names come
+    from `params`: a Module (its `named_parameters()`), a dict name -> Tensor (any tensor
+    of the graph may be named, inputs and outputs too) or (name, Tensor) pairs; unnamed
+    tensors are numbered t0, t1, ... (op results), leaf0, ... and const0, ...
+    An edge label is the argument position when an op has several tensor inputs.
+
+    Gradient norms: when some leaf of the graph has a `.grad` (that is, after backward),
+    each box also shows the L2 norm of its gradient: `.grad` for leaves, and for the other
+    tensors of a scalar output a gradient recomputed here with a backward that stores
+    nothing (it runs the tensors' hooks again). `show_grads=False` leaves them out;
+    `show_grads=True` insists (an error when there are none to show).
+
+    Large graphs: `group_by="module"` draws each module as one box (see `group_modules`
+    for which tensors go inside; `group_depth=k` groups by the first k parts of the
+    module path, e.g. 3 for GPT-2's `transformer.h.0`), and at most `max_nodes` boxes are
+    drawn: those nearest the output, plus one box and `Graph.note` saying how many were
+    left out.
+
+    When to call it: before `backward()`, or after `backward(retain_graph=True)`. A
+    backward without retain_graph frees the graph (each node forgets its inputs), so there
+    is nothing left to draw: that raises a RuntimeError saying so.
+
+    `format` ('svg', 'png', 'pdf' or 'dot') is the image `Graph.save` writes for a path
+    without a suffix. Returns a `Graph`: `.dot` (DOT text), `.nodes`, `.svg()`,
+    `.save(path)`, `.render(format)`, and rich display in notebooks.
+    """
+    if group_by not in (None, "module"):
+        raise ValueError(f"draw_graph: group_by must be None or 'module', got {group_by!r}")
+    if group_depth is not None and (group_by is None or group_depth < 1):
+        raise ValueError(f"draw_graph: group_depth={group_depth!r} needs group_by='module' "
+                         f"and must be at least 1")
+    if not isinstance(max_nodes, int) or max_nodes < 2:
+        raise ValueError(f"draw_graph: max_nodes must be an int of at least 2, got "
+                         f"{max_nodes!r}")
+    roots = _as_roots(output, "draw_graph")
+    entries = _forward_order(roots, params, "draw_graph")
+    grads = {} if show_grads is False else _display_grads(roots, entries)
+    if show_grads and not grads:
+        raise RuntimeError("draw_graph: show_grads=True but no tensor of the graph has a "
+                           "gradient yet; call backward(retain_graph=True) first")
+    nodes = graph_nodes(entries, grads)
+    if group_by == "module":
+        nodes = group_modules(nodes, group_depth)
+    nodes, note = keep_nearest(nodes, max_nodes)
+    return Graph(nodes, format, note)
 
 
 # ---------------------------------------------------------------------------------------
-# explain_backward
+# Large graphs: modules as boxes, and a cap on the number of boxes
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class GradSummary:
-    """Summary statistics of one gradient (computed in float64; std with ddof=0)."""
-
-    shape: tuple
-    mean: float
-    std: float
-    min: float
-    max: float
-    norm: float
-
-    @classmethod
-    def of(cls, array: np.ndarray) -> GradSummary:
-        flat = np.asarray(array, dtype=np.float64).ravel()
-        if flat.size == 0:
-            return cls(tuple(array.shape), *(float("nan"),) * 4, 0.0)
-        return cls(tuple(array.shape), float(flat.mean()), float(flat.std()),
-                   float(flat.min()), float(flat.max()), float(np.linalg.norm(flat)))
-
-    def __str__(self) -> str:
-        return (f"shape {self.shape}  mean {_fmt(self.mean)}  std {_fmt(self.std)}  "
-                f"min {_fmt(self.min)}  max {_fmt(self.max)}  norm {_fmt(self.norm)}")
+def _module_of(node: GraphNode, depth: int | None) -> str | None:
+    """The module path of a parameter named like `h.0.attn.c_attn.weight` (its name
+    without the last part, cut to `depth` parts), or None for anything else."""
+    if node.kind not in ("parameter", "leaf") or "." not in node.name:
+        return None
+    path = node.name.rsplit(".", 1)[0].split(".")
+    return ".".join(path[:depth] if depth else path)
 
 
-@dataclass
-class StepCheck:
-    """A finite-difference check of one input's gradient in one step.
+def _seeds(nodes: list, depth: int | None) -> dict:
+    """{module path: indices of its parameters and of the ops that use them directly}.
+    An op that uses the parameters of two modules belongs to neither."""
+    index = {n.name: i for i, n in enumerate(nodes)}
+    seeds: dict = {}
+    for i, n in enumerate(nodes):
+        module = _module_of(n, depth)
+        if module is not None:
+            seeds.setdefault(module, set()).add(i)
+    for i, n in enumerate(nodes):
+        used = {_module_of(nodes[index[s]], depth) for s in n.inputs} - {None}
+        if len(used) == 1:
+            seeds[used.pop()].add(i)
+    return seeds
 
-    It recomputes the node's forward (its class's `apply`) on float64 copies of the inputs
-    with input `position` moved by ±eps along a direction v, and compares
-    numerical = <grad_out, (f(x + eps·v) - f(x - eps·v)) / (2·eps)> with
-    analytic = <gradient backward returned, v>: each element's basis vector in turn
-    ("full", small inputs) or one random direction ("directional").
+
+def _reachable(edges: dict, starts: set, blocked: set = frozenset()) -> set:
+    """Every node reached from `starts` along `edges` ({node: [next nodes]}), not counting
+    the starts themselves unless reached again, never entering `blocked`."""
+    found, stack = set(), list(starts)
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt not in found and nxt not in blocked:
+                found.add(nxt)
+                stack.append(nxt)
+    return found
+
+
+def group_modules(nodes: list, depth: int | None = None) -> list:
+    """The boxes with each module's tensors collapsed into one box (kind "module").
+
+    Which tensors a module's box holds, read from the graph alone: the module's parameters
+    (named `path.weight` etc., as `named_parameters()` names them), the ops that use them,
+    and every tensor on a path between two of those that does not pass through another
+    module's parameters or their ops (for a transformer block cut at depth 3: the
+    attention and MLP internals and the residual sum between them). Everything else
+    (inputs, the loss, ops between modules) keeps its own box. A module whose box would
+    have an arrow leaving it and coming back (a weight shared by the first and the last
+    layer, as GPT-2's token embedding) is not collapsed: its tensors keep their boxes.
     """
-
-    passed: bool | None          # None: the check could not be run (see `note`)
-    method: str                  # "full", "directional" or "skipped"
-    analytic: list               # <backward's gradient, v>, one per direction
-    numerical: list              # <grad_out, finite difference>, one per direction
-    max_abs_error: float
-    tolerance: str
-    note: str = ""
-
-    def __str__(self) -> str:
-        if self.passed is None:
-            return f"check: SKIPPED ({self.note})"
-        verdict = "PASS" if self.passed else "FAIL"
-        if self.method == "directional":
-            what = (f"directional: analytic {_fmt(self.analytic[0])} vs numerical "
-                    f"{_fmt(self.numerical[0])}")
-        else:
-            count = len(self.analytic)
-            what = f"full, {count} element{'s' if count != 1 else ''}"
-        text = (f"check: {verdict}  {what}, max |error| {self.max_abs_error:.3g} "
-                f"({self.tolerance})")
-        return text + (f"; {self.note}" if self.note else "")
+    seeds = _seeds(nodes, depth)
+    index = {n.name: i for i, n in enumerate(nodes)}
+    forward: dict = {}
+    backward: dict = {}
+    for i, n in enumerate(nodes):
+        for s in n.inputs:
+            forward.setdefault(index[s], []).append(i)
+            backward.setdefault(i, []).append(index[s])
+    every_seed = set().union(*seeds.values()) if seeds else set()
+    owner: dict = {}
+    for module, own in seeds.items():
+        others = every_seed - own
+        between = _reachable(forward, own, others) & _reachable(backward, own, others)
+        members = own | between
+        escapes = (_reachable(forward, members) & _reachable(backward, members)) - members
+        if not escapes and not members & owner.keys():
+            owner.update(dict.fromkeys(members, module))
+    return _collapse(nodes, owner) if owner else nodes
 
 
-@dataclass
-class InputStep:
-    """What one input of a node received in one step."""
-
-    name: str
-    position: int                # which positional argument of the op
-    shape: tuple
-    raw_grad_shape: tuple        # the shape backward returned (may be broadcast)
-    summed_axes: tuple           # axes summed away to undo broadcasting
-    grad: GradSummary            # the final gradient, in the input's shape
-    check: StepCheck | None = None
-
-
-@dataclass
-class Step:
-    """One node of the backward pass, in the order backward processed it."""
-
-    index: int
-    op: str
-    rule: str
-    output_name: str
-    output_shape: tuple
-    output_dtype: str
-    grad_in: GradSummary         # the gradient arriving at the node's output
-    inputs: list                 # one InputStep per input that receives a gradient
+def _collapse(nodes: list, owner: dict) -> list:
+    """Replace the nodes owned by a module (owner: {index: module path}) by one box per
+    module, listed where its last member was."""
+    members: dict = {}
+    for i, module in owner.items():
+        members.setdefault(module, []).append(i)
+    name_of = {n.name: owner.get(i, n.name) for i, n in enumerate(nodes)}
+    last = {max(idx): module for module, idx in members.items()}
+    out = []
+    for i, n in enumerate(nodes):
+        if i not in owner:
+            out.append(dataclasses.replace(n, inputs=_merged(n.inputs, name_of, members)))
+        elif i in last:
+            out.append(_module_box(last[i], [nodes[k] for k in sorted(members[last[i]])],
+                                   name_of, members))
+    return out
 
 
-@dataclass
-class LeafGrad:
-    """The gradient this backward pass delivered to one leaf (summed over its uses)."""
-
-    name: str
-    kind: str
-    shape: tuple
-    grad: GradSummary
-
-
-class Explanation:
-    """The account of one backward pass: `.steps` (list of `Step`), `.leaves` (list of
-    `LeafGrad`); `str()` for the terminal, `_repr_html_` for notebooks, and `.passed`
-    (True / False / None when no check ran)."""
-
-    def __init__(self, root_name: str, root_shape: tuple, seed: GradSummary, steps: list,
-                 leaves: list, accumulated: bool):
-        self.root_name = root_name
-        self.root_shape = root_shape
-        self.seed = seed
-        self.steps = steps
-        self.leaves = leaves
-        self.accumulated = accumulated
-
-    @property
-    def checks(self) -> list:
-        return [i.check for s in self.steps for i in s.inputs if i.check is not None]
-
-    @property
-    def passed(self) -> bool | None:
-        ran = [c.passed for c in self.checks if c.passed is not None]
-        return all(ran) if ran else None
-
-    def __str__(self) -> str:
-        out = [f"Backward pass from {self.root_name} (shape {self.root_shape}), "
-               f"{len(self.steps)} steps",
-               f"seed gradient: {self.seed}"]
-        for s in self.steps:
-            out.append("")
-            out.append(f"step {s.index}: {s.op} -> {s.output_name}  shape {s.output_shape}  "
-                       f"{s.output_dtype}")
-            out.append(f"  rule:     {s.rule}")
-            out.append(f"  grad in:  {s.grad_in}")
-            for i in s.inputs:
-                axes = (f"summed over axes {i.summed_axes}" if i.summed_axes
-                        else "nothing to sum")
-                out.append(f"  -> {i.name} (argument {i.position}, shape {i.shape})")
-                out.append(f"     backward returned {i.raw_grad_shape}, {axes} -> "
-                           f"{i.grad.shape}, norm {_fmt(i.grad.norm)}")
-                if i.check is not None:
-                    out.append(f"     {i.check}")
-        out.append("")
-        where = ("added into .grad" if self.accumulated
-                 else "not stored (accumulate=False)")
-        out.append(f"leaf gradients ({where}):")
-        for leaf in self.leaves:
-            out.append(f"  {leaf.name} ({leaf.kind}): {leaf.grad}")
-        if self.checks:
-            verdict = {True: "all checks passed", False: "SOME CHECKS FAILED",
-                       None: "no check could run"}[self.passed]
-            out.append(f"finite-difference checks: {verdict}")
-        return "\n".join(out)
-
-    def __repr__(self) -> str:
-        return self.__str__()
-
-    def _repr_html_(self) -> str:
-        e = html.escape
-        rows = []
-        for s in self.steps:
-            ins = []
-            for i in s.inputs:
-                axes = str(i.summed_axes) if i.summed_axes else "none"
-                text = (f"{e(i.name)} {i.shape}: {i.raw_grad_shape} &rarr; sum axes {axes} "
-                        f"&rarr; {i.grad.shape}, norm {_fmt(i.grad.norm)}")
-                if i.check is not None:
-                    text += f"<br><i>{e(str(i.check))}</i>"
-                ins.append(text)
-            rows.append(f"<tr><td>{s.index}</td><td><b>{e(s.op)}</b> &rarr; "
-                        f"{e(s.output_name)}<br>{s.output_shape} {e(s.output_dtype)}</td>"
-                        f"<td><code>{e(s.rule)}</code></td><td>{e(str(s.grad_in))}</td>"
-                        f"<td>{'<br>'.join(ins)}</td></tr>")
-        leaves = "".join(f"<li>{e(leaf.name)} ({e(leaf.kind)}): {e(str(leaf.grad))}</li>"
-                         for leaf in self.leaves)
-        return (f"<p>Backward pass from <b>{e(self.root_name)}</b> (shape {self.root_shape})"
-                f", seed gradient {e(str(self.seed))}</p>"
-                "<table><tr><th>#</th><th>op</th><th>local rule</th><th>incoming grad</th>"
-                "<th>inputs: raw grad &rarr; summed axes &rarr; grad</th></tr>"
-                + "".join(rows) + f"</table><p>Leaf gradients:</p><ul>{leaves}</ul>")
+def _merged(inputs: list, name_of: dict, modules: dict) -> list:
+    """Inputs renamed to their module's box; a module feeding a node twice is one arrow."""
+    merged = []
+    for name in inputs:
+        new = name_of[name]
+        if not (new in modules and new in merged):
+            merged.append(new)
+    return merged
 
 
-# -- the finite-difference check of one step --------------------------------------------
-
-_FULL_LIMIT = 20  # inputs with at most this many elements are checked element by element
-
-
-def _check_step(node, position: int, grad_out: Tensor, grad_in: Tensor,
-                rng: np.random.Generator) -> StepCheck:
-    """Check one input's gradient of one node against central finite differences.
-
-    The forward is recomputed on the CPU (NumPy: true float64 everywhere; MLX, for one,
-    computes float64 exp and friends only to float32 accuracy, too coarse for eps=1e-6),
-    and on the node's own device when the op cannot run on the CPU (an argument that is a
-    device array, such as an index). The backward result checked is the node's own.
-    """
-    own = node.backend.device
-    devices = ["cpu"] + ([own] if own != "cpu" and getattr(node.backend, "has_float64", True)
-                         else [])
-    failures = []
-    for device in devices:
-        try:
-            result = _run_check(node, position, grad_out, grad_in, rng, device)
-        except Exception as err:  # an op that cannot be recomputed there: try the next
-            failures.append(f"on {device}: {type(err).__name__}: {err}")
-            continue
-        if device != own:
-            result.note = "; ".join(filter(None, [result.note, f"recomputed on {device}"]))
-        return result
-    return StepCheck(None, "skipped", [], [], float("nan"), "",
-                     note=f"recomputing {node.name} failed " + "; ".join(failures))
+def _module_box(module: str, inside: list, name_of: dict, modules: dict) -> GraphNode:
+    names = {n.name for n in inside}
+    inputs = [s for n in inside for s in n.inputs if s not in names]
+    consumed = {s for n in inside for s in n.inputs}
+    last_result = [n for n in inside if n.op is not None and n.name not in consumed]
+    shown = (last_result or inside)[-1]
+    ops = list(dict.fromkeys(n.op for n in inside if n.op is not None))
+    params = [n for n in inside if n.op is None]
+    op_text = ", ".join(ops[:3]) + (", ..." if len(ops) > 3 else "")
+    count = sum(1 for n in inside if n.op is not None)
+    summary = f"{count} op{'s' if count != 1 else ''}: {op_text}" if ops else ""
+    if params:
+        summary += f"{' · ' if summary else ''}{len(params)} param{'s' * (len(params) > 1)}"
+    norms = [n.grad_norm for n in params if n.grad_norm is not None]
+    return GraphNode(name=module, kind="module", op=None, shape=shown.shape,
+                     dtype=shown.dtype,
+                     grad_norm=float(np.sqrt(sum(v * v for v in norms))) if norms else None,
+                     inputs=_merged(inputs, name_of, modules),
+                     members=[n.name for n in inside], summary=summary)
 
 
-def _float64_copy(a, device: str):
-    """A detached copy of a node's argument for the check: float tensors in float64 on
-    `device`; other tensors (indices, masks) only moved; plain values as they are."""
-    if not isinstance(a, Tensor):
-        return a
-    a = a.detach()
-    if a.device != device:
-        a = a.to(device)
-    return a.to(dt.float64) if a.dtype.is_floating_point else a
-
-
-def _forward_at(node, args: list, position: int, value: np.ndarray, device: str) -> Tensor:
-    """The node's op run again (its class's `apply`, nothing recorded) with argument
-    `position` replaced by `value`."""
-    moved = list(args)
-    moved[position] = Tensor(value, dtype=dt.float64, device=device)
-    with no_grad():
-        return type(node).apply(*moved)
-
-
-def _run_check(node, position: int, grad_out: Tensor, grad_in: Tensor,
-               rng: np.random.Generator, device: str) -> StepCheck:
-    """numerical <g, (f(x + eps·v) - f(x - eps·v)) / 2eps> vs analytic <grad_in, v>."""
-    args = [_float64_copy(a, device) for a in node.inputs]
-    base = _to_float64(args[position])
-    first = _forward_at(node, args, position, base, device)
-    again = _forward_at(node, args, position, base, device)
-    if not np.array_equal(_to_float64(first), _to_float64(again), equal_nan=True):
-        return StepCheck(None, "skipped", [], [], float("nan"), "",
-                         note=f"{node.name}'s forward is random (two runs differ)")
-    if first.dtype is dt.float64:
-        eps, atol, rtol, note = 1e-6, 1e-5, 1e-3, ""
-    else:  # the op itself computes in lower precision (a cast): coarser step, looser bar
-        eps, atol, rtol = 1e-3, 1e-3, 1e-2
-        note = f"{node.name} computes in {first.dtype.name}, so eps=1e-3"
-    g = _to_float64(grad_out)
-    analytic_grad = _to_float64(grad_in)
-    if base.size <= _FULL_LIMIT:
-        method = "full"
-        directions = []
-        for k in range(base.size):
-            v = np.zeros(base.size)
-            v[k] = 1.0
-            directions.append(v.reshape(base.shape))
-    else:
-        method = "directional"
-        directions = [rng.standard_normal(base.shape)]
-    analytic, numerical = [], []
-    for v in directions:
-        plus = _to_float64(_forward_at(node, args, position, base + eps * v, device))
-        minus = _to_float64(_forward_at(node, args, position, base - eps * v, device))
-        numerical.append(float(np.sum(g * (plus - minus)) / (2 * eps)))
-        analytic.append(float(np.sum(analytic_grad * v)))
-    a, n = np.array(analytic), np.array(numerical)
-    errors = np.abs(a - n)
-    passed = bool(np.all(errors <= atol + rtol * np.abs(n)))
-    return StepCheck(passed, method, analytic, numerical, float(errors.max()),
-                     f"tol {atol:g} + {rtol:g}·|numerical|", note)
-
-
-# -- the observer ------------------------------------------------------------------------
-
-
-class _Recorder:
-    """The observer handed to `run_backward`: turns each processed node into a `Step`."""
-
-    def __init__(self, names: dict, check: bool):
-        self.names = names  # id(tensor) -> name, for every tensor of the graph
-        self.check = check
-        self.steps: list = []
-        self.leaf_grads: dict = {}  # id(leaf) -> (leaf, summed float64 gradient)
-        self.rng = np.random.default_rng(0)
-
-    def __call__(self, t: Tensor, node, grad: Tensor, steps: list) -> None:
-        inputs = []
-        positions = self._positions(node, steps)
-        for (inp, raw, final, axes), position in zip(steps, positions):
-            final64 = _to_float64(final)
-            item = InputStep(name=self.names.get(id(inp), "?"), position=position,
-                             shape=inp.shape, raw_grad_shape=raw.shape,
-                             summed_axes=tuple(axes), grad=GradSummary.of(final64))
-            if self.check:
-                item.check = _check_step(node, position, grad, final, self.rng)
-            inputs.append(item)
-            if inp.grad_fn is None:
-                _, total = self.leaf_grads.get(id(inp), (inp, None))
-                self.leaf_grads[id(inp)] = (inp, final64 if total is None else total + final64)
-        self.steps.append(Step(index=len(self.steps) + 1, op=node.name, rule=_rule(node),
-                               output_name=self.names.get(id(t), "?"), output_shape=t.shape,
-                               output_dtype=t.dtype.name, grad_in=GradSummary.of(
-                                   _to_float64(grad)), inputs=inputs))
-
-    @staticmethod
-    def _positions(node, steps: list) -> list:
-        """Which positional argument each reported input is (the engine reports them in
-        argument order, skipping those that need no gradient)."""
-        positions, j = [], 0
-        for inp, *_ in steps:
-            while j < len(node.inputs) and not (node.inputs[j] is inp and
-                                                node.needs_input_grad[j]):
-                j += 1
-            positions.append(j)
-            j += 1
-        return positions
-
-
-def explain_backward(loss: Tensor, check: bool = False, params=None, gradient=None,
-                     accumulate: bool = True) -> Explanation:
-    """Run backward from `loss` and narrate it, node by node.
-
-    This is the real backward pass (`smolgrad.engine.run_backward` with an observer that
-    watches each node as it is processed), so, like `loss.backward()`, it ADDS the
-    gradients into the leaves' `.grad` (and retained non-leaves'). Pass `accumulate=False`
-    to only look: then no `.grad` changes. It always keeps the graph (retain_graph=True),
-    so `draw_graph` or another backward can follow; the graph must still be alive (call it
-    instead of, or before, a `backward()` without retain_graph).
-
-    For each step: the op, its local derivative rule (the first paragraph of the op class's
-    docstring), the output's shape and dtype, the incoming gradient's shape and statistics
-    (mean, std, min, max, L2 norm), and for each input that receives a gradient: its shape,
-    the shape backward returned, the axes summed away to undo broadcasting, and the final
-    gradient. With `check=True` each of those gradients is also checked by finite
-    differences of that single node (see `StepCheck`).
-
-    `params` names tensors as in `draw_graph`; `gradient` is the seed (default: ones for a
-    scalar `loss`, as `backward()` requires). Returns an `Explanation`.
-    """
-    if not isinstance(loss, Tensor):
-        raise TypeError(f"explain_backward: expected a Tensor, got {type(loss).__name__}")
-    entries = _forward_order([loss], params, "explain_backward")
-    names = {id(e.tensor): e.name for e in entries}
-    kinds = {id(e.tensor): e.kind for e in entries}
-    if gradient is None:
-        if loss.numel() != 1:
-            raise RuntimeError(f"explain_backward: the output has shape {loss.shape}, so "
-                               f"the seed gradient cannot be implied; pass gradient= of that "
-                               f"shape (as for backward())")
-        gradient = Tensor._make(loss.backend.ones(loss.array.shape, loss.dtype), loss.backend)
-    elif not isinstance(gradient, Tensor):
-        gradient = Tensor(gradient, dtype=loss.dtype, device=loss.device)
-    if gradient.shape != loss.shape:
-        raise RuntimeError(f"explain_backward: gradient has shape {gradient.shape}, but the "
-                           f"output has shape {loss.shape}")
-    recorder = _Recorder(names, check)
-    run_backward([loss], [gradient], retain_graph=True, accumulate=accumulate,
-                 observer=recorder)
-    if loss.grad_fn is None:  # a leaf: backward has no step, the seed is its gradient
-        recorder.leaf_grads[id(loss)] = (loss, _to_float64(gradient))
-    order = {id(e.tensor): i for i, e in enumerate(entries)}
-    leaves = [LeafGrad(names.get(key, "?"), kinds.get(key, "leaf"), leaf.shape,
-                       GradSummary.of(total))
-              for key, (leaf, total) in sorted(recorder.leaf_grads.items(),
-                                               key=lambda item: order.get(item[0], 0))]
-    return Explanation(names[id(loss)], loss.shape, GradSummary.of(_to_float64(gradient)),
-                       recorder.steps, leaves, accumulate)
-
-
-__all__ = ["Explanation", "Graph", "GraphNode", "GradSummary", "InputStep", "LeafGrad", "Step",
-           "StepCheck", "draw_graph", "explain_backward"]
+def keep_nearest(nodes: list, max_nodes: int) -> tuple:
+    """(boxes, note): at most `max_nodes` boxes, those fewest arrows away from the output
+    (breadth first, following inputs), and one dashed box standing for the others, which
+    receives their arrows. The note says what was left out ("" when nothing was)."""
+    if len(nodes) <= max_nodes:
+        return nodes, ""
+    index = {n.name: i for i, n in enumerate(nodes)}
+    used = {s for n in nodes for s in n.inputs}
+    queue = [i for i, n in enumerate(nodes) if n.name not in used][::-1]
+    kept: list = []
+    seen = set(queue)
+    while queue and len(kept) < max_nodes - 1:
+        i = queue.pop(0)
+        kept.append(i)
+        for s in reversed(nodes[i].inputs):
+            if index[s] not in seen:
+                seen.add(index[s])
+                queue.append(index[s])
+    left_out = len(nodes) - len(kept)
+    more = GraphNode(name=f"... {left_out} more", kind="more", op=None, shape=(), dtype="",
+                     grad_norm=None, summary="not drawn")
+    note = (f"showing {len(kept)} of {len(nodes)} boxes (max_nodes={max_nodes}), those "
+            f"nearest the output; raise max_nodes= or pass group_by='module'")
+    kept_names = {nodes[i].name for i in kept}
+    name_of = {n.name: (n.name if n.name in kept_names else more.name) for n in nodes}
+    out = [more] + [dataclasses.replace(nodes[i], inputs=_merged(
+        nodes[i].inputs, name_of, {more.name: True})) for i in sorted(kept)]
+    return out, note
