@@ -252,3 +252,46 @@ def test_conv_errors(device):
         F.max_pool2d(x, 2, padding=2)
     with pytest.raises(RuntimeError, match="max_pool2d: expected floating point"):
         F.max_pool2d(sg.zeros(1, 1, 4, 4, dtype=sg.int64, device=device), 2)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)],
+                         ids=str)
+def test_max_pool2d_nan_and_ties_pick_as_torch(kw, device):
+    """NaN wins its window (the last NaN, as PyTorch's kernel picks it) and ties go to the
+    first maximum, in values and indices; the gradient of a tie reaches one position."""
+    x = np.random.default_rng(5).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[0, 1, 5, 5] = np.nan
+    x[0, 1, 2:4, 2:4] = 7.0                                   # a four-way tie
+    xs = sg.tensor(x, device=device, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    out, idx = F.max_pool2d(xs, return_indices=True, **kw)
+    t_out, t_idx = TF.max_pool2d(xt, return_indices=True, **kw)
+    np.testing.assert_array_equal(out.detach().numpy(), t_out.detach().numpy())  # NaN == NaN
+    np.testing.assert_array_equal(idx.numpy(), t_idx.numpy())
+    x = np.nan_to_num(x, nan=0.5)                              # gradients: ties only
+    xs = sg.tensor(x, device=device, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    (F.max_pool2d(xs, **kw) ** 2).sum().backward()
+    (TF.max_pool2d(xt, **kw) ** 2).sum().backward()
+    assert_close(xs.grad, xt.grad)
+
+
+def test_conv_output_is_a_view_and_chains(device):
+    """conv2d returns (N, O, Ho, Wo) as a view of its channels-first product; the next conv,
+    pooling, flatten and the backward pass read it correctly (against torch)."""
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(s).astype(np.float32)
+              for s in ((3, 2, 9, 9), (4, 2, 3, 3), (4,), (5, 4, 3, 3), (5,))]
+
+    def net(lib, fn, x, w1, b1, w2, b2):
+        h = fn.max_pool2d(fn.relu(fn.conv2d(x, w1, b1, padding=1)), 2)
+        return fn.conv2d(h, w2, b2, stride=2).flatten(1)
+
+    ours = [sg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ys, yt = net(sg, F, *ours), net(torch, TF, *theirs)
+    assert_close(ys, yt, atol=1e-4)
+    (ys * ys).sum().backward()
+    (yt * yt).sum().backward()
+    for a, b in zip(ours, theirs):
+        assert_close(a.grad, b.grad, atol=1e-3, rtol=1e-4)

@@ -132,3 +132,60 @@ def test_training_step_node_budget(workload, budget):
     step()
     counts = _count_applies(step)
     assert sum(counts.values()) <= budget, counts
+
+
+# ---------------------------------------------------------------------------------------
+# BLAS threads: only products big enough get them (smolgrad/arrays/blas_threads.py)
+# ---------------------------------------------------------------------------------------
+
+
+class _FakeBlas:
+    """Stands in for a threadpoolctl library controller; records the thread counts set."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self.seen = []
+
+    def get_num_threads(self):
+        return self.threads
+
+    def set_num_threads(self, n):
+        self.threads = n
+        self.seen.append(n)
+
+
+@pytest.mark.parametrize("shape_a,shape_b,threads_during", [
+    ((8, 8), (8, 8), 16),                      # tiny: left to the BLAS (one thread anyway)
+    ((64, 4, 144), (144, 7744), 1),            # per-matrix 4.5 M multiply-adds: one thread
+    ((1024, 1024), (1024, 1024), 8),           # 2^30 multiply-adds: 2^30 / 2^27 threads
+    ((4096, 4096), (4096, 64), 8),             # 2^30 again, non-square
+    ((2048, 2048), (2048, 2048), 16),          # 2^33: all 16 (never more than set)
+])
+def test_blas_threads_follow_product_size(shape_a, shape_b, threads_during):
+    from smolgrad.arrays.blas_threads import ThreadLimitedMatmul
+
+    blas = _FakeBlas(16)
+    seen_inside = []
+
+    def fake_matmul(a, b):
+        seen_inside.append(blas.threads)
+        return "product"
+
+    matmul = ThreadLimitedMatmul(fake_matmul)
+    matmul._blas, matmul._looked = [blas], True
+    a, b = np.empty(shape_a, np.float32), np.empty(shape_b, np.float32)
+    assert matmul(a, b) == "product"
+    assert seen_inside == [threads_during]
+    assert blas.threads == 16                  # restored after the product
+
+
+def test_cpu_matmul_goes_through_the_thread_rule():
+    """The NumPy backend's matmul is the thread-limited one, and it computes the product."""
+    from smolgrad.arrays import get_backend
+    from smolgrad.arrays.blas_threads import ThreadLimitedMatmul
+
+    b = get_backend("cpu")
+    assert isinstance(b.matmul, ThreadLimitedMatmul)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((3, 40, 90)), rng.standard_normal((90, 100))
+    np.testing.assert_allclose(b.matmul(x, y), x @ y, rtol=1e-12)

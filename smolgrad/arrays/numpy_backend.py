@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import dtypes as dt
+from .blas_threads import ThreadLimitedMatmul
 
 
 class NumpyBackend:
@@ -40,6 +41,8 @@ class NumpyBackend:
         for fn in self.LIBRARY_FUNCTIONS:
             if not hasattr(type(self), fn):  # a subclass's own method wins
                 setattr(self, fn, getattr(xp, fn))
+        if xp is np:  # CPU BLAS: threads only for products big enough (blas_threads.py)
+            self.matmul = ThreadLimitedMatmul(np.matmul)
         self._to_native = {
             dt.bool_: np.bool_, dt.int32: np.int32, dt.int64: np.int64,
             dt.float16: np.float16, dt.float32: np.float32, dt.float64: np.float64,

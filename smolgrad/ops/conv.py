@@ -3,20 +3,23 @@
 How a convolution is computed here: im2col + one matrix product
 ----------------------------------------------------------------
 A 2-D convolution slides a KH x KW window over the (zero-padded) input. For every output
-pixel (n, ho, wo) the window holds C x KH x KW numbers; lay each window out as one row of
-a matrix `cols` of shape (N·Ho·Wo, C·KH·KW) ("im2col"), and the convolution becomes
+pixel (n, ho, wo) the window holds C x KH x KW numbers; lay each window out as one column
+of a matrix `cols` of shape (C·KH·KW, N·Ho·Wo) ("im2col"), and the convolution becomes
 
-    y = cols @ Wᵀ        with W reshaped to (O, C·KH·KW)
+    y = W @ cols        with W reshaped to (O, C·KH·KW);  y: (O, N·Ho·Wo)
 
-one matrix product, which the array library does fast. The windows are read through a
-strided *view* of the input (`backend.sliding_windows`: no Python loop over pixels); only
-the final reshape into `cols` copies. With `groups = G` the channels split into G
+one matrix product for the whole batch, which BLAS does fast (one large product, not N
+small ones). The windows are read through a strided *view* of the input
+(`backend.sliding_windows`: no Python loop over pixels); only the final reshape into
+`cols` copies. The result is returned as an (N, O, Ho, Wo) view of the (O, N, Ho, Wo)
+product, with no transposing copy. With `groups = G` the channels split into G
 independent blocks and the product is batched over G.
 
-The gradient with respect to the input is the adjoint ("col2im"): each window sends the
-gradient of its row of `cols` back to the pixels it was read from, overlapping windows
-adding up (`backend.fold_windows`, one vectorised step per kernel offset). That adjoint is
-exactly the *transposed convolution*, so `conv_transpose2d` is the same code.
+The gradient with respect to the input is the adjoint ("col2im"): Wᵀ @ dL/dy gives every
+window's gradient, and each window sends it back to the pixels it was read from,
+overlapping windows adding up (`backend.fold_windows`: one vectorised add per kernel
+offset, KH·KW in all). That adjoint is exactly the *transposed convolution*, so
+`conv_transpose2d` is the same code.
 
 Three Functions, one bilinear form
 ----------------------------------
@@ -95,40 +98,44 @@ def _fold(b, windows, geo: ConvGeometry, shape: tuple):
 
 
 def _im2col(b, x, geo: ConvGeometry):
-    """(N, C, H, W) -> cols (N, G, Cg·KH·KW, Ho·Wo): one column per window, per group.
+    """(N, C, H, W) -> cols (G, Cg·KH·KW, N·Ho·Wo): one column per window, the whole batch
+    side by side, so that a convolution is one matrix product per group (not one per
+    image: many small BLAS calls are slow, and stall when a core is busy).
 
-    The layout keeps N and G in front so that the products below are batched matmuls whose
-    results are already in (N, O, Ho, Wo) order (no transposing copy of the output).
+    Rows are ordered (c, i, j) like the flattened weight, columns (n, ho, wo). Writing the
+    copy in this order reads the input along its rows (wo), the fastest way to gather it.
     """
     n, c = x.shape[:2]
-    g = geo.groups
     (ho, wo), (kh, kw) = geo.output_hw, geo.kernel
-    win = b.reshape(_windows(b, x, geo), (n, g, c // g, ho, wo, kh, kw))
-    win = b.transpose(win, (0, 1, 2, 5, 6, 3, 4))            # (N, G, Cg, KH, KW, Ho, Wo)
-    return b.reshape(win, (n, g, (c // g) * kh * kw, ho * wo))  # the one copy
+    win = b.transpose(_windows(b, x, geo), (1, 4, 5, 0, 2, 3))     # (C, KH, KW, N, Ho, Wo)
+    return b.reshape(win, (geo.groups, (c // geo.groups) * kh * kw, n * ho * wo))  # the copy
 
 
 def _col2im(b, cols, geo: ConvGeometry, shape: tuple):
-    """The adjoint of `_im2col`: cols (N, G, Cg·KH·KW, Ho·Wo) -> (N, C, H, W)."""
+    """The adjoint of `_im2col`: cols (G, Cg·KH·KW, N·Ho·Wo) -> (N, C, H, W).
+
+    One vectorised add per kernel offset (i, j), each of a contiguous (C, N, Ho, Wo) block
+    of `cols` into a strided slice of the result; the result is built as (C, N, H, W) and
+    returned as a transposed view.
+    """
     n, c = shape[:2]
-    g = geo.groups
     (ho, wo), (kh, kw) = geo.output_hw, geo.kernel
-    win = b.reshape(cols, (n, g, c // g, kh, kw, ho, wo))
-    win = b.transpose(win, (0, 1, 2, 5, 6, 3, 4))            # (N, G, Cg, Ho, Wo, KH, KW)
-    out = _fold(b, win, geo, (n, g, c // g) + tuple(shape[2:]))
-    return b.reshape(out, shape)
+    win = b.transpose(b.reshape(cols, (c, kh, kw, n, ho, wo)), (0, 3, 4, 5, 1, 2))
+    out = _fold(b, win, geo, (c, n) + tuple(shape[2:]))               # (C, N, H, W)
+    return b.transpose(out, (1, 0, 2, 3))
 
 
 def _out_as_groups(b, y, geo: ConvGeometry):
-    """(N, O, Ho, Wo) -> (N, G, O/G, Ho·Wo) (a free reshape)."""
+    """(N, O, Ho, Wo) -> (G, O/G, N·Ho·Wo) (free when y is laid out as (O, N, Ho, Wo), as
+    Conv2d's output and the elementwise results computed from it are)."""
     n, o, ho, wo = y.shape
-    return b.reshape(y, (n, geo.groups, o // geo.groups, ho * wo))
+    return b.reshape(b.transpose(y, (1, 0, 2, 3)), (geo.groups, o // geo.groups, n * ho * wo))
 
 
-def _groups_as_out(b, y, geo: ConvGeometry):
-    """(N, G, O/G, Ho·Wo) -> (N, O, Ho, Wo) (a free reshape)."""
-    n, g, og, _ = y.shape
-    return b.reshape(y, (n, g * og) + tuple(geo.output_hw))
+def _groups_as_out(b, y, geo: ConvGeometry, n: int):
+    """(G, O/G, N·Ho·Wo) -> (N, O, Ho, Wo), a transposed view (no copy)."""
+    g, og, _ = y.shape
+    return b.transpose(b.reshape(y, (g * og, n) + tuple(geo.output_hw)), (1, 0, 2, 3))
 
 
 def _weight_as_groups(b, w, geo: ConvGeometry):
@@ -146,19 +153,22 @@ class Conv2d(Function):
     """y[n, o, ho, wo] = Σ_{c, i, j} x_pad[n, c, ho·sh + i·dh, wo·sw + j·dw] · W[o, c, i, j]
     (c running over the input channels of o's group)
 
-    dL/dx = conv_transpose2d(dL/dy, W)           (col2im of dL/dy · W)
+    dL/dx = conv_transpose2d(dL/dy, W)           (col2im of Wᵀ · dL/dy)
     dL/dW = Σ_{n, ho, wo} dL/dy · window          (dL/dy times the im2col matrix)
 
     x: (N, C, H, W),  W: (O, C/G, KH, KW),  y: (N, O, Ho, Wo)
+    The im2col matrix is kept for the weight gradient when W needs one.
     """
 
     @staticmethod
     def forward(ctx, x, weight, geo):
         ctx.save_for_backward(x, weight)
         b = ctx.backend
-        cols = _im2col(b, x.array, geo)                           # (N, G, Cg·K, Ho·Wo)
+        cols = _im2col(b, x.array, geo)                           # (G, Cg·K, N·Ho·Wo)
+        if ctx.needs_input_grad and ctx.needs_input_grad[1]:
+            ctx.cols = cols
         wmat = _weight_as_groups(b, weight.array, geo)            # (G, O/G, Cg·K)
-        return _groups_as_out(b, b.matmul(wmat, cols), geo)      # batched over N, G
+        return _groups_as_out(b, b.matmul(wmat, cols), geo, x.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
@@ -168,18 +178,23 @@ class Conv2d(Function):
         if ctx.needs_input_grad[0]:
             gx = ConvTranspose2d.apply(grad, weight, geo)
         if ctx.needs_input_grad[1]:
-            gw = Conv2dWeightGrad.apply(x, grad, geo)
+            gw = Conv2dWeightGrad.apply(x, grad, geo, ctx.cols)
         return gx, gw, None
 
 
 class ConvTranspose2d(Function):
-    """x = conv_transpose2d(y, W): the adjoint of Conv2d in its input (col2im of y · W)
+    """x = conv_transpose2d(y, W): the adjoint of Conv2d in its input (col2im of Wᵀ · y)
     x[n, c, h, w] = Σ over every (o, ho, wo, i, j) whose window reads pixel (h, w):
                     y[n, o, ho, wo] · W[o, c, i, j]
 
     dL/dy = conv2d(dL/dx, W)          dL/dW = Conv2dWeightGrad(dL/dx, y)
 
     y: (N, O, Ho, Wo),  W: (O, C/G, KH, KW),  x: (N, C, H, W) with (H, W) = geo.input_hw
+
+    Computed as one product Wᵀ · y (per group) and a col2im of K·K slice-adds; profiled
+    against the alternative, a convolution of the zero-padded y with the flipped kernel
+    as one product over its im2col, this was 5x faster for the W6 CNN's second layer (the
+    padded im2col is (O·K·K, N·H·W), larger than col2im's (C·K·K, N·Ho·Wo) when O >= C).
     """
 
     @staticmethod
@@ -189,7 +204,7 @@ class ConvTranspose2d(Function):
         n = y.shape[0]
         c = weight.shape[1] * geo.groups
         wmat_t = b.transpose(_weight_as_groups(b, weight.array, geo), (0, 2, 1))
-        cols = b.matmul(wmat_t, _out_as_groups(b, y.array, geo))  # (N, G, Cg·K, Ho·Wo)
+        cols = b.matmul(wmat_t, _out_as_groups(b, y.array, geo))  # (G, Cg·K, N·Ho·Wo)
         return _col2im(b, cols, geo, (n, c) + tuple(geo.input_hw))
 
     @staticmethod
@@ -209,21 +224,18 @@ class Conv2dWeightGrad(Function):
     (the gradient of Σ conv2d(x, W) ⊙ y with respect to W)
 
     dL/dx = conv_transpose2d(y, dL/dgW)       dL/dy = conv2d(x, dL/dgW)
+
+    `cols`, when given, is x's im2col matrix already computed by Conv2d's forward.
     """
 
     @staticmethod
-    def forward(ctx, x, y, geo):
+    def forward(ctx, x, y, geo, cols=None):
         ctx.save_for_backward(x, y)
         b = ctx.backend
-        cols = _im2col(b, x.array, geo)                           # (N, G, Cg·K, Ho·Wo)
-        ymat = _out_as_groups(b, y.array, geo)                    # (N, G, O/G, Ho·Wo)
-        # the batch folded into the summed axis: one (O/G, N·Ho·Wo) @ (N·Ho·Wo, Cg·K)
-        # product per group, which BLAS runs in one call (NumPy's matmul over an N-stack
-        # with transposed columns loops without BLAS, ~100x slower for a small CNN)
-        g, o_g, ck = ymat.shape[1], ymat.shape[2], cols.shape[2]
-        ycat = b.reshape(b.transpose(ymat, (1, 2, 0, 3)), (g, o_g, -1))  # (G, O/G, N·Ho·Wo)
-        ccat = b.reshape(b.transpose(cols, (1, 0, 3, 2)), (g, -1, ck))   # (G, N·Ho·Wo, Cg·K)
-        gw = b.matmul(ycat, ccat)                                        # (G, O/G, Cg·K)
+        if cols is None:
+            cols = _im2col(b, x.array, geo)                       # (G, Cg·K, N·Ho·Wo)
+        ymat = _out_as_groups(b, y.array, geo)                    # (G, O/G, N·Ho·Wo)
+        gw = b.matmul(ymat, b.transpose(cols, (0, 2, 1)))         # (G, O/G, Cg·K)
         kh, kw = geo.kernel
         return b.reshape(gw, (y.shape[1], x.shape[1] // geo.groups, kh, kw))
 
@@ -236,7 +248,7 @@ class Conv2dWeightGrad(Function):
             gx = ConvTranspose2d.apply(y, grad, geo)
         if ctx.needs_input_grad[1]:
             gy = Conv2d.apply(x, grad, geo)
-        return gx, gy, None
+        return gx, gy, None, None
 
 
 # ---------------------------------------------------------------------------------------
@@ -272,8 +284,32 @@ class Fold2d(Function):
 
 
 # ---------------------------------------------------------------------------------------
-# Pooling
+# Pooling: one vectorised pass per kernel offset over strided views, no window copies
 # ---------------------------------------------------------------------------------------
+
+
+def _window_max(b, x, geo: ConvGeometry):
+    """The max of each window of x (padding -inf) and where it is: (best, index), both
+    (N, C, Ho, Wo); index = i·KW + j of the first maximum (of the last NaN, if any: NaN
+    wins, as in PyTorch).
+
+    One pass per kernel offset p over strided views of x, with cheap ufuncs only (a window
+    copy and argmax over its short last axis, or `where`, is several times slower):
+    `better` marks where offset p beats every earlier offset, so the winner is the largest
+    such p, a running maximum of better·p.
+    """
+    (kh, kw) = geo.kernel
+    win = _windows(b, x, geo, pad_value=float("-inf"))           # (N, C, Ho, Wo, KH, KW)
+    best = win[..., 0, 0]
+    index = b.zeros(best.shape, dt.int32)
+    for p in range(1, kh * kw):
+        candidate = win[..., p // kw, p % kw]
+        better = b.logical_or(b.greater(candidate, best), b.isnan(candidate))
+        index = b.maximum(index, b.multiply(better, b.asarray(p, dt.int32)))
+        best = b.maximum(best, candidate)                        # NaN propagates
+    if kh * kw == 1:
+        best = b.copy(best)  # not a view of the input
+    return best, index
 
 
 class MaxPool2d(Function):
@@ -283,28 +319,33 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geo):
-        b = ctx.backend
-        n, c = x.shape[:2]
-        (ho, wo), (kh, kw) = geo.output_hw, geo.kernel
-        win = _windows(b, x.array, geo, pad_value=float("-inf"))
-        flat = b.reshape(win, (n, c, ho, wo, kh * kw))
-        index = b.argmax(flat, axis=-1)
+        best, index = _window_max(ctx.backend, x.array, geo)
         ctx.index = index                        # (N, C, Ho, Wo): the winner in each window
         ctx.shape = x.shape
-        best = b.take_along_axis(flat, b.reshape(index, (n, c, ho, wo, 1)), -1)
-        return b.reshape(best, (n, c, ho, wo))
+        return best
 
     @staticmethod
     def backward(ctx, grad):
         geo = ctx.inputs[1]
         b = ctx.backend
         kh, kw = geo.kernel
-        n, c, ho, wo = grad.shape
-        positions = b.arange(0, kh * kw, 1, dt.int64)
-        winner = b.equal(b.reshape(ctx.index, (n, c, ho, wo, 1)), positions)
+        # one-hot of the winner, kernel offsets in front: (KH, KW, N, C, Ho, Wo), so that
+        # Fold2d reads one contiguous block per offset
+        positions = b.reshape(b.arange(0, kh * kw, 1, dt.int32), (kh, kw, 1, 1, 1, 1))
+        winner = b.equal(ctx.index, positions)
         onehot = Tensor._make(b.astype(winner, grad.dtype), b)  # a constant: no gradient
-        gwin = (grad.unsqueeze(-1) * onehot).reshape(n, c, ho, wo, kh, kw)
+        gwin = (grad * onehot).permute(2, 3, 4, 5, 0, 1)         # (N, C, Ho, Wo, KH, KW)
         return Fold2d.apply(gwin, geo, ctx.shape), None
+
+
+def _window_sum(b, x, geo: ConvGeometry):
+    """Σ over each window of x_pad (zero padding): (N, C, Ho, Wo), one add per offset."""
+    kh, kw = geo.kernel
+    win = _windows(b, x, geo)
+    total = win[..., 0, 0]
+    for p in range(1, kh * kw):
+        total = b.add(total, win[..., p // kw, p % kw])
+    return b.copy(total) if kh * kw == 1 else total
 
 
 class AvgPool2d(Function):
@@ -315,7 +356,7 @@ class AvgPool2d(Function):
     def forward(ctx, x, geo, divisor):
         b = ctx.backend
         ctx.shape = x.shape
-        total = b.sum(_windows(b, x.array, geo), axis=(-2, -1))
+        total = _window_sum(b, x.array, geo)
         return b.astype(b.divide(total, divisor), x.dtype)
 
     @staticmethod
@@ -325,7 +366,7 @@ class AvgPool2d(Function):
         div = divisor if isinstance(divisor, (int, float)) else Tensor._make(
             ctx.backend.astype(divisor, grad.dtype), ctx.backend)
         share = (grad / div).unsqueeze(-1).unsqueeze(-1)
-        gwin = share.expand(tuple(grad.shape) + (kh, kw))
+        gwin = share.expand(tuple(grad.shape) + (kh, kw))   # a broadcast view, no copy
         return Fold2d.apply(gwin, geo, ctx.shape), None, None
 
 
@@ -587,10 +628,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
 def _max_indices(x: Tensor, geo: ConvGeometry) -> Tensor:
     """Where each window's max came from, as a flat index into the H·W input plane."""
     b = x.backend
-    n, c = x.shape[:2]
-    (ho, wo), (kh, kw) = geo.output_hw, geo.kernel
-    win = _windows(b, x.array, geo, pad_value=float("-inf"))
-    k = b.argmax(b.reshape(win, (n, c, ho, wo, kh * kw)), axis=-1)
+    (ho, wo), kw = geo.output_hw, geo.kernel[1]
+    k = b.astype(_window_max(b, x.array, geo)[1], dt.int64)
     i, j = k // kw, k % kw
     rows = b.reshape(b.arange(0, ho, 1, dt.int64), (ho, 1)) * geo.stride[0] - geo.padding[0]
     cols = b.arange(0, wo, 1, dt.int64) * geo.stride[1] - geo.padding[2]
