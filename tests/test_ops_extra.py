@@ -147,6 +147,13 @@ def test_multinomial_errors_as_torch(device, data, args, kwargs):
         sg.multinomial(sg.tensor(data, device=device), *args, **kwargs)
 
 
+def test_multinomial_category_limit_as_torch():
+    with pytest.raises(RuntimeError, match="2\\^24"):
+        torch.multinomial(torch.ones(2**24 + 1), 1, True)
+    with pytest.raises(RuntimeError, match="2\\^24"):
+        sg.multinomial(sg.ones(2**24 + 1), 1, True)
+
+
 # ---------------------------------------------------------------------------------------
 # histogram, histc
 # ---------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ PyTorch's argument names, defaults, dtypes, edge cases and error messages.
 
 from __future__ import annotations
 
-import builtins
 import math
 from collections import namedtuple
 
@@ -29,13 +28,13 @@ _MAX_COMPARISONS = 1 << 24
 def _require_tensor(op: str, name: str, value) -> None:
     if not isinstance(value, Tensor):
         raise TypeError(f"{op}(): argument '{name}' must be a Tensor, got "
-                        f"{builtins.type(value).__name__}")
+                        f"{type(value).__name__}")
 
 
 def _require_int(op: str, name: str, value) -> int:
-    if isinstance(value, builtins.bool) or not hasattr(value, "__index__"):
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(f"{op}(): argument '{name}' must be int, not "
-                        f"{builtins.type(value).__name__}")
+                        f"{type(value).__name__}")
     return value.__index__()
 
 
@@ -75,7 +74,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     num_samples = _require_int("multinomial", "num_samples", num_samples)
     if generator is not None and not isinstance(generator, Generator):
         raise TypeError(f"multinomial(): argument 'generator' must be sg.Generator, not "
-                        f"{builtins.type(generator).__name__}")
+                        f"{type(generator).__name__}")
     _check_distribution(input, num_samples, replacement)
     weights = input.detach().to(_work_dtype(input))
     rows = weights if input.ndim == 2 else weights.unsqueeze(0)  # (N, C)
@@ -105,6 +104,9 @@ def _check_distribution(input: Tensor, num_samples: int, replacement: bool) -> N
     if categories == 0:
         raise RuntimeError(f"multinomial: cannot sample from zero categories (input of shape "
                            f"{input.shape})")
+    if categories > 2**24:  # PyTorch's limit: float32 cannot tell more categories apart
+        raise RuntimeError(f"multinomial: number of categories cannot exceed 2^24, got "
+                           f"{categories}")
     if input.numel() == 0:
         return
     if ((input < 0) | ~input.isfinite()).any().item():
@@ -127,7 +129,7 @@ def _draw_with_replacement(rows: Tensor, num_samples: int, generator) -> Tensor:
     cdf = rows.cumsum(-1)                                           # (N, C)
     targets = _uniform(rows, num_samples, generator) * cdf[:, -1:]  # (N, S), in [0, Σp)
     # the comparison (N, S, C) is built a few samples at a time to bound its memory
-    step = builtins.max(1, _MAX_COMPARISONS // (n * c))
+    step = max(1, _MAX_COMPARISONS // (n * c))
     pieces = [(cdf.unsqueeze(1) <= targets[:, s:s + step].unsqueeze(-1)).sum(-1)
               for s in range(0, num_samples, step)]
     index = cat(pieces, 1) if len(pieces) > 1 else pieces[0]
@@ -178,7 +180,7 @@ def histogram(input, bins=100, *, range: tuple | None = None, weight=None,  # no
         if range is None:
             low, high = _data_range(values, default=(0.0, 1.0))  # NumPy's default too
         else:
-            low, high = (builtins.float(v) for v in range)
+            low, high = (float(v) for v in range)
         low, high = _checked_range("histogram", low, high, widen_empty_by=0.5)
         edges = _linspace_edges(low, high, bins + 1, values)
         index = _bin_by_division(values, edges, local_search=True)
@@ -202,7 +204,7 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     bins = _require_int("histc", "bins", bins)
     _check_bins("histc", bins)
     values = input.detach().reshape(-1)
-    low, high = builtins.float(min), builtins.float(max)
+    low, high = float(min), float(max)
     if low > high:
         raise RuntimeError(f"histc: max must be larger than min (got min={min}, max={max})")
     if low == high:
@@ -319,9 +321,9 @@ def _bin_by_search(values: Tensor, edges: Tensor) -> Tensor:
     """Bin of each element for any increasing edges (-1 for those not counted): the
     number of edges <= x, minus one, counted a slice of elements at a time."""
     bins = edges.shape[0] - 1
-    step = builtins.max(1, _MAX_COMPARISONS // edges.shape[0])
+    step = max(1, _MAX_COMPARISONS // edges.shape[0])
     counts = [(values[s:s + step].unsqueeze(-1) >= edges).sum(-1)
-              for s in builtins.range(0, values.shape[0], step)]
+              for s in range(0, values.shape[0], step)]
     pos = cat(counts) if counts else zeros(0, dtype=dt.int64, device=values.device)
     pos = minimum(pos - 1, bins - 1)
     return where(_in_range(values, edges), pos, -1)
@@ -375,7 +377,7 @@ def _sorted_groups(keys: Tensor) -> tuple:
     position k belongs to. NaN != NaN, so each NaN starts a run of its own."""
     order = keys.argsort()
     ranked = keys[order]
-    begins = cat([ones(builtins.min(1, keys.numel()), dtype=dt.bool_, device=keys.device),
+    begins = cat([ones(min(1, keys.numel()), dtype=dt.bool_, device=keys.device),
                   ranked[1:] != ranked[:-1]])
     starts = begins.nonzero()[:, 0]
     group = begins.to(dt.int64).cumsum(0) - 1
@@ -420,7 +422,7 @@ def _row_ranks(rows: Tensor) -> Tensor:
     integer key (rank · size + column rank) that is ranked again, which keeps every key
     below rows² (no overflow) and needs no stable sort."""
     rank = zeros(rows.shape[0], dtype=dt.int64, device=rows.device)
-    for j in builtins.range(rows.shape[1]):
+    for j in range(rows.shape[1]):
         column_rank = _dense_rank(rows[:, j])
         rank = _dense_rank(rank * rows.shape[0] + column_rank)
     return rank
