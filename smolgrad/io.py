@@ -672,7 +672,8 @@ def _read_checksums(entries: dict, metadata: dict, where) -> dict | None:
                               f"({CHECKSUM_KEY}) is malformed") from None
     if algorithm != CHECKSUM_ALGORITHM:
         raise CheckpointError(f"load: '{where}': its checksums use {str(algorithm)[:40]!r}, "
-                              f"which this smolgrad does not know; load with verify=False")
+                              f"which this smolgrad does not know (the file is damaged or "
+                              f"from a newer smolgrad); load with verify=False to skip them")
     if not isinstance(crcs, dict) or set(crcs) != set(entries):
         names = set(crcs) ^ set(entries) if isinstance(crcs, dict) else set()
         raise CheckpointError(f"load: '{where}' is corrupt: the checksum list and the header "
@@ -749,18 +750,18 @@ class _Decoder:
         array, sg_dtype = self._numpy(name)
         device = self.target or saved_device or "cpu"
         if not is_available(device):
-            raise RuntimeError(f"load: '{self.where}': tensor '{name}' was saved on device "
-                               f"'{device}', which is not available here; pass "
-                               f"map_location='cpu' (or another device)")
+            raise CheckpointError(f"load: '{self.where}': tensor '{name}' was saved on device "
+                                  f"'{device}', which is not available here; pass "
+                                  f"map_location='cpu' (or another device)")
         backend = get_backend(device)
         if sg_dtype is dt.bfloat16 and not getattr(backend, "has_bfloat16", False):
             warnings.warn(f"load: tensor '{name}' is bfloat16, which device '{device}' does "
                           f"not support; it was loaded as float32 (exactly)", stacklevel=3)
             sg_dtype = dt.float32
         if sg_dtype is dt.float64 and not getattr(backend, "has_float64", True):
-            raise RuntimeError(f"load: '{self.where}': tensor '{name}' is float64, which "
-                               f"device '{device}' does not support; load with "
-                               f"map_location='cpu' and convert")
+            raise CheckpointError(f"load: '{self.where}': tensor '{name}' is float64, which "
+                                  f"device '{device}' does not support; load with "
+                                  f"map_location='cpu' and convert")
         try:
             if sg_dtype is dt.bfloat16:  # the array holds the values as float32
                 data = backend.astype(backend.asarray(array, dt.float32), dt.bfloat16)
