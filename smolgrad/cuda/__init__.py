@@ -86,20 +86,24 @@ def set_device(device) -> None:
     _cupy("set_device")
 
 
-def get_device_properties(device=None) -> dict:
-    """CuPy's property dict of the GPU (name, totalGlobalMem, major, minor, ...)."""
-    _check_device_index("get_device_properties", device)
-    xp = _cupy("get_device_properties")
+def _properties(function: str, device) -> dict:
+    _check_device_index(function, device)
+    xp = _cupy(function)
     return xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
 
 
+def get_device_properties(device=None) -> dict:
+    """CuPy's property dict of the GPU (name, totalGlobalMem, major, minor, ...)."""
+    return _properties("get_device_properties", device)
+
+
 def get_device_name(device=None) -> str:
-    name = get_device_properties(device)["name"]
+    name = _properties("get_device_name", device)["name"]
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def get_device_capability(device=None) -> tuple[int, int]:
-    properties = get_device_properties(device)
+    properties = _properties("get_device_capability", device)
     return int(properties["major"]), int(properties["minor"])
 
 

@@ -66,7 +66,9 @@ class SummaryWriter:
 
     def add_scalars(self, main_tag: str, tag_scalar_dict: dict, global_step=None,
                     walltime=None) -> None:
-        """Several curves in one chart: {name: number or one-element Tensor}."""
+        """Several curves in one chart: {name: number or one-element Tensor}. Each curve is
+        written under log_dir/main_tag/name (tensorboardX's layout; PyTorch's is
+        log_dir/main_tag_name); TensorBoard shows the same chart."""
         values = {name: _number(value) for name, value in tag_scalar_dict.items()}
         self.tbx_writer.add_scalars(main_tag, values, _number(global_step), walltime)
 
