@@ -41,6 +41,8 @@ class autocast:  # noqa: N801 - PyTorch's spelling
     dtype other than float16/bfloat16.
     """
 
+    _warning_stacklevel = 2  # warnings point at the line that opened the region
+
     def __init__(self, device_type: str, dtype: dt.dtype | None = None, enabled: bool = True,
                  cache_enabled: bool | None = None):
         if not isinstance(device_type, str):
@@ -55,12 +57,12 @@ class autocast:  # noqa: N801 - PyTorch's spelling
         self._cache_enabled = cache_enabled
         if self._enabled and device_type == "cuda" and not is_available("cuda"):
             warnings.warn("autocast: CUDA is not available. Disabling autocast.", UserWarning,
-                          stacklevel=2)
+                          stacklevel=self._warning_stacklevel)
             self._enabled = False
         if self._enabled and self.fast_dtype not in _SUPPORTED_DTYPES:
             warnings.warn(f"autocast: {device_type} autocast supports float16 and bfloat16, "
                           f"got {self.fast_dtype.name}. Disabling autocast.", UserWarning,
-                          stacklevel=2)
+                          stacklevel=self._warning_stacklevel)
             self._enabled = False
 
     def __enter__(self) -> None:

@@ -57,6 +57,8 @@ class GradScaler:
     a pass-through.
     """
 
+    _warning_stacklevel = 2  # warnings point at the line that made the scaler
+
     def __init__(self, device: str = "cuda", init_scale: float = 2.0**16,
                  growth_factor: float = 2.0, backoff_factor: float = 0.5,
                  growth_interval: int = 2000, enabled: bool = True):
@@ -64,7 +66,7 @@ class GradScaler:
         self._enabled = bool(enabled)
         if self._enabled and device == "cuda" and not is_available("cuda"):
             warnings.warn("GradScaler is enabled, but CUDA is not available. Disabling.",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=self._warning_stacklevel)
             self._enabled = False
         if self._enabled:
             if growth_factor <= 1.0:

@@ -16,6 +16,8 @@ from .. import dtypes as dt
 class autocast(_amp.autocast):  # noqa: N801 - PyTorch's spelling
     """`torch.amp.autocast("cuda", ...)` (a documented no-op; see smolgrad/amp)."""
 
+    _warning_stacklevel = 3  # one frame more than the base class: this __init__
+
     def __init__(self, enabled: bool = True, dtype: dt.dtype = dt.float16,
                  cache_enabled: bool = True):
         warnings.warn("torch.cuda.amp.autocast(args...) is deprecated. Please use "
@@ -26,6 +28,8 @@ class autocast(_amp.autocast):  # noqa: N801 - PyTorch's spelling
 
 class GradScaler(_amp.GradScaler):
     """`torch.amp.GradScaler("cuda", ...)`."""
+
+    _warning_stacklevel = 3  # one frame more than the base class: this __init__
 
     def __init__(self, init_scale: float = 2.0**16, growth_factor: float = 2.0,
                  backoff_factor: float = 0.5, growth_interval: int = 2000,
