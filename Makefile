@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast bench lint venv clean
+.PHONY: demo test test-fast bench lint venv clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,10 +18,18 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m smolgrad.demo
 
-test: $(STAMP)
+# tests/test_viz_browser.py clicks through the walk-through page in Debian's chromium
+# (never a downloaded browser): install it when missing and we may (root, apt-get);
+# otherwise that test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	  || echo "chromium is not installed and could not be: the browser test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q --timeout=900 tests
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q -m "not slow" tests
 
 bench: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
@@ -567,3 +568,24 @@ def test_draw_graph_names_nn_module_parameters(device):
     dot = draw_graph(loss, params=dict(model.named_parameters())).dot
     assert "weight (parameter)" in dot and "bias (parameter)" in dot
     assert re.search(r"grad norm [0-9.]+", dot)
+
+
+def test_demo_leaves_a_picture_and_a_page_without_graphviz(device, tmp_path, monkeypatch):
+    from smolgrad import demo
+
+    monkeypatch.setattr(viz.graph, "_dot_program", lambda: None)   # a fresh machine
+    sg.manual_seed(0)
+    model = demo.DigitsCNN().to(device)
+    images = sg.randn(2, 1, 8, 8, device=device)
+    labels = sg.tensor([3, 7], device=device)
+    written = demo.save_graph(model, images, labels, str(tmp_path))
+    assert [Path(p).name for p in written] == ["model_graph.dot", "model_graph.svg",
+                                               "model_graph.png"]
+    _, texts = _svg_texts((tmp_path / "model_graph.svg").read_text())
+    firsts = [lines[0] for lines in texts]
+    for name in ("images (constant)", "conv1.weight (parameter)", "fc2.bias (parameter)"):
+        assert name in firsts
+    assert (tmp_path / "model_graph.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = Path(demo.save_walkthrough(str(tmp_path), device))
+    assert page.name == "backward_walkthrough.html"
+    assert "Finite-difference checks of every step: <b>all passed</b>" in page.read_text()

@@ -158,8 +158,8 @@ def _final_html(ex, nodes: dict) -> str:
 
 
 def _graph_pane(ex) -> tuple:
-    """(the graph pane's content, {tensor name: box index}). The SVG is drawn at up to
-    1.6 times its natural size to fill the pane, never smaller (the pane scrolls)."""
+    """(the graph pane's content, {tensor name: box index}). The SVG is scaled to fill
+    the pane, between 0.7 and 1.6 times its natural size (beyond that the pane scrolls)."""
     if ex.graph is None:
         return '<div class="sgx-graph"><p>(no graph came with this explanation)</p></div>', {}
     nodes = {n.name: i for i, n in enumerate(ex.graph.nodes)}
@@ -189,7 +189,7 @@ _CSS = """
 .sgx-page .sgx-main { height: calc(100vh - 56px); }
 .sgx-graph { flex: 0 0 44%; overflow: auto; border-right: 1px solid #d9e2ec;
              background: #fbfcfd; padding: 6px; }
-.sgx-graph svg { width: 100%; height: auto; min-width: var(--natural-width);
+.sgx-graph svg { width: 100%; height: auto; min-width: calc(0.7 * var(--natural-width));
                  max-width: calc(1.6 * var(--natural-width)); display: block; margin: auto; }
 .sgx-panel { flex: 1; overflow: auto; padding: 0 22px 24px; }
 .sgx-nav { position: sticky; top: 0; background: #fff; padding: 12px 0 10px;
@@ -280,12 +280,13 @@ _JS = """
     var inputs = indices(step.dataset.inputs);
     var done = steps.slice(0, current).map(function (s) { return s.dataset.node; });
     steps.forEach(function (s, i) { s.hidden = i !== current; });
+    var focus = here || inputs[0];   // the last view has no current node: its leaves
     boxes.forEach(function (box) {
       var n = box.dataset.node;
       box.classList.toggle("is-current", n === here);
       box.classList.toggle("is-input", inputs.indexOf(n) >= 0);
       box.classList.toggle("is-done", done.indexOf(n) >= 0 && n !== here);
-      if (n === here) { centre(box); }
+      if (n === focus) { centre(box); }
     });
     edges.forEach(function (edge) {
       edge.classList.toggle("is-active", edge.dataset.to === here &&
