@@ -80,6 +80,7 @@ _SAVE_DTYPES = {dt.bool_: "BOOL", dt.int32: "I32", dt.int64: "I64", dt.float16: 
                 dt.float32: "F32", dt.float64: "F64"}
 # The most dimensions an array may have: NumPy 2 allows 64, NumPy 1 allowed 32.
 _MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+_MAX_HEADER_BYTES = 100_000_000  # as safetensors' reader: a longer one is damage, not a header
 _TEMP_SUFFIX = ".smolgrad-tmp"
 _TEMP_BASE_CHARS = 200  # a temporary file's name must stay under the usual 255-byte limit
 
@@ -464,7 +465,7 @@ def load(f, map_location=None, *, device=None, weights_only: bool = True,
         stream = pyio.BytesIO(data)
     else:
         where = os.fspath(f)
-        stream = open(where, "rb")  # noqa: SIM115 - closed by _Source
+        stream = open(where, "rb")  # closed by _Source
     with _Source(stream, where, verify) as source:
         return _load_from(source, target)
 
@@ -566,6 +567,10 @@ def _read_header(stream, where) -> tuple[dict, dict, int]:
     if header_len > total - 8:
         raise _not_safetensors(stream, where, f"the header length field says {header_len} "
                                               f"bytes but only {total - 8} follow it")
+    if header_len > _MAX_HEADER_BYTES:
+        raise _not_safetensors(stream, where, f"the header length field says {header_len} "
+                                              f"bytes, more than the {_MAX_HEADER_BYTES} that "
+                                              f"the format allows")
     header_bytes = stream.read(header_len)
     if not header_bytes.startswith(b"{"):
         raise _not_safetensors(stream, where, "its header does not start with '{' (a "
@@ -768,7 +773,7 @@ class _Decoder:
             else:
                 data = backend.asarray(array, sg_dtype)
         except Exception as e:  # e.g. MLX allows no dimension of 2**31 or more
-            raise CheckpointError(f"load: '{self.where}': tensor '{name}' ({sg_dtype}, shape "
+            raise CheckpointError(f"load: '{self.where}': tensor '{name}' ({sg_dtype.name}, shape "
                                   f"{tuple(array.shape)}) cannot be made on device "
                                   f"'{device}': {e}") from e
         t = Tensor._make(data, backend)

@@ -405,3 +405,29 @@ def test_next_save_removes_abandoned_temp_files_only(tmp_path):
     assert {os.path.basename(running.path), os.path.basename(other.path), mine.name,
             path.name} == left
     assert load(path)["a"].tolist() == [1.0]
+
+
+def test_concurrent_saves_to_one_target_never_delete_each_others_temp_file(tmp_path):
+    """Each save first removes abandoned temp files of its target; one still being written
+    by another thread is locked and must survive (else that save's rename would fail)."""
+    import threading
+
+    path = tmp_path / "shared.safetensors"
+    errors: list = []
+
+    def saver(k: int) -> None:
+        try:
+            for i in range(5):
+                save({"who": sg.full((50_000,), float(k * 100 + i))}, path)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=saver, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert os.listdir(tmp_path) == [path.name]
+    values = load(path)["who"].numpy()
+    assert (values == values[0]).all() and values[0] % 100 == 4  # some thread's last save

@@ -5,6 +5,7 @@ error ever escapes, and no pickle is ever run."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import numpy as np
@@ -183,6 +184,15 @@ def test_crafted_headers_are_refused_clearly(tmp_path, case):
     assert str(path) in str(info.value)
 
 
+def test_a_header_longer_than_the_format_allows_is_not_read(tmp_path):
+    path = tmp_path / "long.safetensors"
+    _craft(path, _one(), bytes(8), length=100_000_008)
+    os.truncate(path, 200_000_000)  # a sparse file: the length fits, but is absurd
+    with pytest.raises(CheckpointError, match="more than the 100000000") as info:
+        load(path)
+    assert str(path) in str(info.value)
+
+
 def test_a_well_formed_crafted_file_loads(tmp_path):
     """The crafting helper itself writes loadable files (so the refusals above are due to
     each case's one defect), including empty tensors with zero-sized dimensions."""
@@ -231,3 +241,16 @@ def test_pickles_of_every_protocol_are_refused_and_never_run(tmp_path):
         if name != "pickle as header":
             assert "pickle" in str(info.value), name
         assert not marker.exists(), name
+
+
+def test_an_empty_tensor_with_a_huge_dimension(tmp_path, device):
+    """Shape [0, 2**33]: NumPy holds it, MLX does not (dimensions are int32 there); either
+    it loads with that shape or the error names the file, the tensor and the device."""
+    path = tmp_path / "wide.safetensors"
+    _craft(path, _one(shape=[0, 2**33], data_offsets=[0, 0]))
+    try:
+        back = load(path, map_location=device)
+    except CheckpointError as e:
+        assert str(path) in str(e) and "'w'" in str(e) and f"device '{device}'" in str(e)
+    else:
+        assert back["w"].shape == (0, 2**33) and back["w"].dtype == sg.float32
