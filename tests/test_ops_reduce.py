@@ -370,3 +370,32 @@ def test_topk(largest, device):
     assert ours.indices.tolist() == theirs.indices.tolist()
     with pytest.raises(RuntimeError, match=r"topk: k \(7\) is out of range"):
         sg.topk(sg.tensor(x, device=device), 7)
+
+
+KEEPDIMS_OPS = ["sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "var",
+                "std", "logsumexp", "all", "any"]
+
+
+@pytest.mark.parametrize("form", ["method", "function"])
+@pytest.mark.parametrize("name", KEEPDIMS_OPS + ["var_mean", "std_mean"])
+def test_keepdims_alias(name, form, device):
+    """keepdims= is accepted as PyTorch accepts it (NumPy's spelling of keepdim=)."""
+    if form == "method" and name.endswith("_mean"):
+        pytest.skip("var_mean / std_mean are functions only, as in PyTorch")
+    call = (lambda x: getattr(x, name)(1, keepdims=True)) if form == "method" else (
+        lambda x: getattr(sg if isinstance(x, sg.Tensor) else torch, name)(x, 1, keepdims=True))
+    check_op(call, (2, 3), device=device, grad=False)
+
+
+@pytest.mark.parametrize("name", KEEPDIMS_OPS)
+def test_keepdim_and_keepdims_together_name_the_op(name, device):
+    x = sg.ones(2, 3, device=device)
+    with pytest.raises(TypeError, match=rf"^{name}\(\).*keepdim"):
+        getattr(x, name)(1, keepdim=True, keepdims=True)
+
+
+def test_norm_takes_no_keepdims_as_pytorch():
+    with pytest.raises(TypeError):
+        torch.ones(2).norm(dim=0, keepdims=True)
+    with pytest.raises(TypeError, match="keepdims"):
+        sg.ones(2).norm(dim=0, keepdims=True)

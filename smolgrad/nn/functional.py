@@ -616,10 +616,12 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: target size {target.shape} must be the same as input size "
                          f"{input.shape}")
-    b = input.backend  # the range check reads the arrays directly: no graph nodes
-    if input.numel() and (b.item(b.min(input.array)) < 0 or b.item(b.max(input.array)) > 1):
+    b, x = input.backend, input.array  # checked on the arrays directly: no graph nodes
+    inside = b.logical_and(b.greater_equal(x, 0), b.less_equal(x, 1))  # False at NaN
+    if input.numel() and not b.item(b.all(inside)):
         raise RuntimeError(f"{op}: all elements of input should be between 0 and 1 (did you "
-                           f"mean binary_cross_entropy_with_logits?)")
+                           f"mean binary_cross_entropy_with_logits?); got values outside "
+                           f"[0, 1] or NaN in input of shape {input.shape}")
     loss = _nn.BinaryCrossEntropy.apply(input, _as_float_target(target, input))
     if weight is not None:
         loss = loss * weight
@@ -662,7 +664,9 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
         y · (log y - x)   (0 where y = 0),   or e^y · (y - x) with log_target=True.
 
     reduction 'batchmean' divides the sum by the batch size (the true KL divergence);
-    'mean' divides by the number of elements, as PyTorch.
+    'mean' divides by the number of elements, as PyTorch. As in PyTorch, a negative
+    target gives NaN, and the gradient with respect to the target is NaN where y = 0
+    (d(y log y)/dy = log y + 1 has no value there).
     """
     op = "kl_div"
     _check_pair(input, target, op)
@@ -670,9 +674,9 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     if log_target:
         loss = exp(target) * (target - input)
     else:
-        positive = target > 0
-        log_y = log(where(positive, target, 1.0))  # log 1 = 0 where y = 0: no NaN
-        loss = target * log_y - target * input
+        # y log y := 0 at y = 0; the unused branch sends the target a 0 · log 0 = NaN
+        # gradient there, which is PyTorch's
+        loss = where(target == 0, 0.0, target * log(target)) - target * input
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)

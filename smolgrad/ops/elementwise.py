@@ -150,7 +150,11 @@ class Div(Function):
 
 
 class Pow(Function):
-    """z = x ** y       dz/dx = y · x^(y-1),  dz/dy = z · log(x)"""
+    """z = x ** y       dz/dx = y · x^(y-1),  dz/dy = z · log(x)
+
+    PyTorch's values at the edges: dz/dx = 0 wherever y = 0 (x⁰ is constant, even at
+    0⁰, where y · x^(y-1) would be 0 · inf); dz/dy = 0 where x = 0 and y ≥ 0 (the limit
+    of x^y · log x), and z · log x as written elsewhere (-inf at x = 0, y < 0)."""
 
     @staticmethod
     def forward(ctx, x, y):
@@ -162,15 +166,15 @@ class Pow(Function):
         x, y = ctx.saved_tensors
         gx = gy = None
         if ctx.needs_input_grad[0]:
-            if isinstance(y, (int, float)) and y == 0:
+            if isinstance(y, Tensor):
+                gx = where(y == 0, 0.0, grad * y * x ** (y - 1))
+            elif y == 0:
                 gx = grad * 0
             else:
                 gx = grad * y * x ** (y - 1)
         if ctx.needs_input_grad[1]:
-            # where x == 0 and y >= 0 the limit of x^y·log(x) is 0 (PyTorch's choice too)
             xs = x if isinstance(x, Tensor) else _scalar_like(x, y)
-            safe = where(xs == 0, 1.0, xs)
-            gy = where((xs == 0) & (y >= 0), 0.0, grad * safe ** y * log(safe))
+            gy = where((xs == 0) & (y >= 0), 0.0, grad * xs ** y * log(xs))
         return gx, gy
 
 
@@ -187,33 +191,33 @@ class Neg(Function):
 
 
 class Maximum(Function):
-    """z = max(x, y)    dz/dx = 1 where x > y, ½ where x == y (ties split, as PyTorch)"""
+    """z = max(x, y)    dz/dx = 1 where x > y, ½ where x == y (ties split, as PyTorch),
+    0 where x < y; the same for y.
 
-    @staticmethod
-    def forward(ctx, x, y):
+    A NaN on either side makes z NaN and no comparison holds: x and y then both get the
+    whole gradient, as in PyTorch (each is zeroed only where the other one wins)."""
+
+    kernel = "maximum"
+
+    @classmethod
+    def forward(cls, ctx, x, y):
         ctx.save_for_backward(x, y)
-        return ctx.backend.maximum(_data(x), _data(y))
+        return getattr(ctx.backend, cls.kernel)(_data(x), _data(y))
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        share = (x > y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
-        return grad * share, grad * (1 - share)
+        below, above = (x < y).to(grad.dtype), (x > y).to(grad.dtype)
+        x_loses, y_loses = (below, above) if ctx.kernel == "maximum" else (above, below)
+        tie = (x == y).to(grad.dtype) * 0.5
+        return grad * (1 - x_loses - tie), grad * (1 - y_loses - tie)
 
 
-class Minimum(Function):
-    """z = min(x, y)    dz/dx = 1 where x < y, ½ where x == y"""
+class Minimum(Maximum):
+    """z = min(x, y)    dz/dx = 1 where x < y, ½ where x == y, 0 where x > y (and the
+    whole gradient to both where either is NaN, as for Maximum)."""
 
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        return ctx.backend.minimum(_data(x), _data(y))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, y = ctx.saved_tensors
-        share = (x < y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
-        return grad * share, grad * (1 - share)
+    kernel = "minimum"
 
 
 # ---------------------------------------------------------------------------------------
@@ -465,7 +469,8 @@ class SigmoidBackward(Function):
 
 
 class Relu(Function):
-    """y = max(x, 0)    dy/dx = 1 where x > 0, else 0"""
+    """y = max(x, 0)    dy/dx = 0 where x ≤ 0, else 1 (also at a NaN, which y keeps: the
+    gradient passes through, as PyTorch's)"""
 
     saves_output = True
 
@@ -481,14 +486,17 @@ class Relu(Function):
 class ReluBackward(Function):
     """Relu's backward as one node (instead of three: compare, cast, multiply):
 
-        dx = g · [y > 0]         d(dx)/dg = [y > 0],   d(dx)/dy = 0 (almost everywhere)
+        dx = g · [not y ≤ 0]     d(dx)/dg = [not y ≤ 0],   d(dx)/dy = 0 (almost everywhere)
+
+    ("not y ≤ 0" rather than "y > 0": the two differ only at NaN, where PyTorch passes
+    the gradient on.)
     """
 
     @staticmethod
     def forward(ctx, grad, y):
         b = ctx.backend
         ctx.save_for_backward(y)
-        return b.multiply(grad.array, b.greater(y.array, 0))
+        return b.where(b.less_equal(y.array, 0), b.zeros((), grad.dtype), grad.array)
 
     @staticmethod
     def backward(ctx, gg):

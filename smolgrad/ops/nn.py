@@ -19,6 +19,7 @@ import math
 
 from ..engine import Function, Tensor, is_grad_enabled
 from .elementwise import erf, exp, log, rsqrt, sigmoid, tanh
+from .precision import sum_array
 from .reduce import log_softmax
 
 # ---------------------------------------------------------------------------------------
@@ -82,8 +83,8 @@ class Linear(Function):
         if need_w:
             x2 = b.reshape(x.array, (-1, x.array.shape[-1]))                      # (M, in)
             gw = Tensor._make(b.matmul(b.transpose(g2), x2), b)
-        if need_b:
-            gb = Tensor._make(b.sum(g2, axis=0), b)
+        if need_b:  # Σ over every row (float16: in float32, or 2048 + 1 = 2048)
+            gb = Tensor._make(sum_array(b, g2, 0), b)
         return gx, gw, gb
 
 
@@ -298,7 +299,9 @@ class BinaryCrossEntropy(Function):
     """ℓ = -(t · log x + (1 - t) · log(1 - x)), each log clamped to ≥ -100 (as PyTorch),
     so that x = 0 or 1 gives a finite loss.
 
-        dℓ/dx = (x - t) / max(x (1 - x), 1e-12)         dℓ/dt = log(1 - x) - log x  (clamped)
+        dℓ/dx = (x - t) / max(x (1 - x), 1e-12)         dℓ/dt = log(1 - x) - log x
+
+    The target's gradient is not clamped, as PyTorch's: +inf at x = 0, -inf at x = 1.
     """
 
     @staticmethod
@@ -324,5 +327,5 @@ class BinaryCrossEntropy(Function):
         elif ctx.needs_input_grad[0]:  # recording: the same formula, differentiable
             gx = grad * (x - t) / (x * (1 - x)).clamp(min=1e-12)
         if ctx.needs_input_grad[1]:
-            gt = grad * (log(1 - x).clamp(min=-100.0) - log(x).clamp(min=-100.0))
+            gt = grad * (log(1 - x) - log(x))
         return gx, gt

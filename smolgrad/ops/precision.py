@@ -11,7 +11,8 @@ the input's dtype; so does smolgrad, through the one helper below.
 weights or targets of the same kind) to float32, runs `fn`, and rounds the floating-point
 result(s) back to the input's dtype. The conversions are ordinary recorded casts, so the
 backward pass runs in float32 too and each gradient arrives in its tensor's dtype. For
-any other dtype `in_float32` is a plain call.
+any other dtype `in_float32` is a plain call. `sum_array` does the same for a sum
+written on backend arrays.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ def accumulates_in_float32(fn):
         return in_float32(fn, *args, **kwargs)
 
     return wrapper
+
+
+def sum_array(backend, array, axis):
+    """backend.sum(array, axis) for op code that works on arrays (a fused op's backward),
+    with float16/bfloat16 accumulated in float32 and rounded back."""
+    dtype = backend.dtype_of(array)
+    if dtype not in LOW_PRECISION:
+        return backend.sum(array, axis=axis)
+    return backend.astype(backend.sum(backend.astype(array, dt.float32), axis=axis), dtype)
 
 
 def _widen(value):
