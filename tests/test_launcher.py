@@ -322,3 +322,35 @@ def test_a_training_script_gives_pytorchs_numbers(tmp_path):
         assert mine_words[::2] == real_words[::2]
         assert float(mine_words[3]) == pytest.approx(float(real_words[3]), rel=1e-4, abs=1e-5)
         assert mine_words[5] == real_words[5]  # the loss scale grows identically
+
+
+# -- docs/pytorch.md shows what really happens --------------------------------------------------
+DOC = ROOT / "docs" / "pytorch.md"
+
+
+def _doc_blocks(language: str) -> list:
+    from test_docs import extract_blocks
+
+    return [code for lang, code, _ in extract_blocks(DOC.read_text(encoding="utf-8"))
+            if lang == language]
+
+
+def test_doc_python_blocks_run_in_a_fresh_interpreter(tmp_path):
+    blocks = _doc_blocks("python")
+    assert blocks
+    for code in blocks:
+        result = _run(["-c", code], cwd=tmp_path)
+        assert result.returncode == 0, (code, result.stderr)
+
+
+def test_doc_error_messages_are_the_real_ones(tmp_path):
+    """Each ```text block that starts with `>>> statement` shows the error that statement
+    raises under the launcher (compared with line breaks and spaces normalised)."""
+    shown = [code for code in _doc_blocks("text") if code.startswith(">>> ")]
+    assert len(shown) >= 2
+    for code in shown:
+        statement, _, message = code.partition("\n")
+        statement = statement.removeprefix(">>> ")
+        result = _launch(tmp_path, f"import torch\nx = torch.ones(2)\n{statement}\n")
+        assert result.returncode == 1
+        assert " ".join(message.split()) in " ".join(result.stderr.split()), result.stderr
