@@ -82,7 +82,7 @@ _SAVE_DTYPES = {dt.bool_: "BOOL", dt.int32: "I32", dt.int64: "I64", dt.float16: 
 _MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 _MAX_HEADER_BYTES = 100_000_000  # as safetensors' reader: a longer one is damage, not a header
 _TEMP_SUFFIX = ".smolgrad-tmp"
-_TEMP_BASE_CHARS = 200  # a temporary file's name must stay under the usual 255-byte limit
+_TEMP_STEM_BYTES = 200  # a temporary file's name must stay under the usual 255-byte limit
 
 
 class CheckpointError(RuntimeError):
@@ -298,8 +298,13 @@ def _atomic_write(path: str, header: bytes, buffers: list) -> None:
     _fsync_directory(directory)
 
 
+def _temp_stem(base: str) -> str:
+    """The target's name, cut to 200 bytes, as it starts its temporary files' names."""
+    return os.fsdecode(os.fsencode(base)[:_TEMP_STEM_BYTES])
+
+
 def _temp_name_pattern(base: str) -> re.Pattern:
-    return re.compile(re.escape(f".{base[:_TEMP_BASE_CHARS]}.") + "[0-9a-f]{16}"
+    return re.compile(re.escape(f".{_temp_stem(base)}.") + "[0-9a-f]{16}"
                       + re.escape(_TEMP_SUFFIX))
 
 
@@ -310,14 +315,14 @@ class _TempFile:
 
     def __init__(self, directory: str, base: str):
         self.directory = directory
-        self.base = base[:_TEMP_BASE_CHARS]
+        self.stem = _temp_stem(base)
         self.path: str | None = None
         self.fd: int | None = None
 
     def create(self) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         while True:
-            name = f".{self.base}.{secrets.token_hex(8)}{_TEMP_SUFFIX}"
+            name = f".{self.stem}.{secrets.token_hex(8)}{_TEMP_SUFFIX}"
             self.path = os.path.join(self.directory, name)
             self.fd = os.open(self.path, flags, 0o600)
             if self._lock():

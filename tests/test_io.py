@@ -431,3 +431,13 @@ def test_concurrent_saves_to_one_target_never_delete_each_others_temp_file(tmp_p
     assert os.listdir(tmp_path) == [path.name]
     values = load(path)["who"].numpy()
     assert (values == values[0]).all() and values[0] % 100 == 4  # some thread's last save
+
+
+def test_long_file_names_get_short_enough_temp_files(tmp_path):
+    path = tmp_path / ("é" * 120 + ".safetensors")  # 252 bytes: no room for a suffix
+    abandoned = sgio._TempFile(str(tmp_path), path.name)
+    abandoned.create()
+    abandoned.close()
+    assert len(os.fsencode(os.path.basename(abandoned.path))) <= 255
+    save({"a": sg.ones(1)}, path)
+    assert os.listdir(tmp_path) == [path.name]
