@@ -21,7 +21,10 @@ from .activation import (
 )
 from .dropout import Dropout
 from .sparse import Embedding
-from .transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from .transformer import (
+    MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+    TransformerEncoder, TransformerEncoderLayer,
+)
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,
@@ -35,7 +38,8 @@ __all__ = [
     "AvgPool2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm",
     "RMSNorm", "ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU",
     "Softmax", "Softplus", "Tanh", "Dropout", "Embedding", "MultiheadAttention",
-    "TransformerEncoder", "TransformerEncoderLayer", "GRU", "LSTM", "RNN", "GRUCell",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "GRU", "LSTM", "RNN", "GRUCell",
     "LSTMCell", "RNNBase", "RNNCell", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "NLLLoss", "SmoothL1Loss",
 ]

@@ -1,4 +1,4 @@
-"""`MultiheadAttention`, `TransformerEncoderLayer`, `TransformerEncoder`.
+"""`MultiheadAttention`, the encoder/decoder layers and stacks, and `Transformer`.
 
 Multi-head attention with E = embed_dim, H = num_heads, d = E / H:
 
@@ -11,6 +11,18 @@ Shapes: (L, N, E) for query and (S, N, E) for key/value, or (N, L, E) / (N, S, E
 batch_first=True, or unbatched (L, E) / (S, E). attn_mask: (L, S) or (N*H, L, S), bool
 (True = not allowed to attend) or float (added to the scores). key_padding_mask: (N, S),
 bool (True = ignore that key) or float (added).
+
+The layers (post-norm by default; pre-norm with norm_first=True), each block followed by
+dropout and a residual connection:
+
+    encoder layer:  self-attention on x, then feed-forward
+    decoder layer:  self-attention on x (tgt_mask: usually causal), then attention from x to
+                    the encoder's output `memory`, then feed-forward
+    feed-forward:   linear2(dropout(activation(linear1(x))))
+
+`Transformer` = `TransformerEncoder` (N encoder layers + LayerNorm) feeding its output as
+`memory` to `TransformerDecoder` (M decoder layers + LayerNorm), as in "Attention Is All
+You Need". State-dict keys are PyTorch's.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import math
 
 from .. import dtypes as dt
 from ..engine import Tensor
-from ..ops.creation import empty, ones, zeros
+from ..ops.creation import empty, full, ones, zeros
 from ..ops.elementwise import where
 from . import functional as F
 from . import init
@@ -197,7 +209,7 @@ class MultiheadAttention(Module):
         return out, weights
 
 
-def _activation(activation):
+def _activation(activation, who: str):
     """A string names a function (not registered as a submodule, as in PyTorch)."""
     if callable(activation):
         return activation
@@ -205,17 +217,20 @@ def _activation(activation):
         return F.relu
     if activation == "gelu":
         return F.gelu
-    raise RuntimeError(f"TransformerEncoderLayer: activation should be relu/gelu, not "
-                       f"{activation!r}")
+    raise RuntimeError(f"{who}: activation should be relu/gelu, not {activation!r}")
 
 
-class TransformerEncoderLayer(Module):
-    """Self-attention then a feed-forward block, each with a residual connection:
+class _TransformerLayer(Module):
+    """What encoder and decoder layers share: self-attention, a feed-forward block, and
+    one LayerNorm and one Dropout per block (two blocks in an encoder layer, three in a
+    decoder layer, whose middle block attends to the encoder's output).
 
-    norm_first=False (post-norm): x = norm1(x + sa(x));  x = norm2(x + ff(x))
-    norm_first=True  (pre-norm):  x = x + sa(norm1(x));  x = x + ff(norm2(x))
-    ff(x) = linear2(dropout(activation(linear1(x))))
+    Both have PyTorch's constructor below; a subclass says with `_has_cross_attention`
+    whether it has the middle block. Submodules are registered in PyTorch's order, so
+    `parameters()` and `state_dict()` list them as PyTorch does.
     """
+
+    _has_cross_attention = False
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
@@ -225,24 +240,44 @@ class TransformerEncoderLayer(Module):
         factory = {"device": device, "dtype": dtype}
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, **factory)
+        if self._has_cross_attention:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
+                                                     bias=bias, batch_first=batch_first,
+                                                     **factory)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **factory)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **factory)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _activation(activation)
+        blocks = 3 if self._has_cross_attention else 2
+        for i in range(1, blocks + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
+                                                **factory))
+        for i in range(1, blocks + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _activation(activation, type(self).__name__)
 
     def _sa_block(self, x: Tensor, attn_mask, key_padding_mask, is_causal: bool) -> Tensor:
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
                            need_weights=False, is_causal=is_causal)[0]
         return self.dropout1(x)
 
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        """linear2(dropout(activation(linear1(x)))), before the block's own dropout."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention then a feed-forward block, each with a residual connection:
+
+    norm_first=False (post-norm): x = norm1(x + sa(x));  x = norm2(x + ff(x))
+    norm_first=True  (pre-norm):  x = x + sa(norm1(x));  x = x + ff(norm2(x))
+    ff(x) = linear2(dropout(activation(linear1(x))))
+    """
+
+    _has_cross_attention = False
+
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
+        return self.dropout2(self._feed_forward(x))
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None,
                 src_key_padding_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
@@ -256,6 +291,56 @@ class TransformerEncoderLayer(Module):
         return x
 
 
+class TransformerDecoderLayer(_TransformerLayer):
+    """Self-attention, attention to the encoder's output `memory`, then feed-forward, each
+    with a residual connection:
+
+    norm_first=False (post-norm):              norm_first=True (pre-norm):
+        x = norm1(x + sa(x))                       x = x + sa(norm1(x))
+        x = norm2(x + mha(x, memory))              x = x + mha(norm2(x), memory)
+        x = norm3(x + ff(x))                       x = x + ff(norm3(x))
+
+    sa uses tgt_mask / tgt_key_padding_mask (queries, keys and values all from x); mha uses
+    memory_mask / memory_key_padding_mask (queries from x, keys and values from memory).
+    """
+
+    _has_cross_attention = True
+
+    def _mha_block(self, x: Tensor, memory: Tensor, attn_mask, key_padding_mask,
+                   is_causal: bool) -> Tensor:
+        x = self.multihead_attn(x, memory, memory, attn_mask=attn_mask,
+                                key_padding_mask=key_padding_mask, need_weights=False,
+                                is_causal=is_causal)[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        return self.dropout3(self._feed_forward(x))
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False) -> Tensor:
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask,
+                                   tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask,
+                                    memory_key_padding_mask, memory_is_causal)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask,
+                                              tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask,
+                                               memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+
+def _clones(layer: Module, num_layers: int) -> ModuleList:
+    """`num_layers` independent deep copies of `layer` (each with its own parameters)."""
+    return ModuleList([copy.deepcopy(layer) for _ in range(num_layers)])
+
+
 class TransformerEncoder(Module):
     """`num_layers` independent copies of `encoder_layer`, then an optional `norm`."""
 
@@ -263,9 +348,11 @@ class TransformerEncoder(Module):
                  norm: Module | None = None, enable_nested_tensor: bool = True,
                  mask_check: bool = True) -> None:
         super().__init__()
-        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
 
     def forward(self, src: Tensor, mask: Tensor | None = None,
                 src_key_padding_mask: Tensor | None = None,
@@ -277,3 +364,113 @@ class TransformerEncoder(Module):
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+
+class TransformerDecoder(Module):
+    """`num_layers` independent copies of `decoder_layer`, each attending to the same
+    `memory`, then an optional `norm`."""
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
+                 norm: Module | None = None) -> None:
+        super().__init__()
+        self.layers = _clones(decoder_layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+class Transformer(Module):
+    """The encoder-decoder transformer of "Attention Is All You Need":
+
+        memory = encoder(src)             num_encoder_layers layers, then LayerNorm
+        output = decoder(tgt, memory)     num_decoder_layers layers, then LayerNorm
+
+    Shapes (S = source length, T = target length, N = batch, E = d_model): src (S, N, E),
+    tgt (T, N, E) -> output (T, N, E); (N, S, E) etc. with batch_first=True; unbatched
+    (S, E), (T, E) also work. Masks: src_mask (S, S), tgt_mask (T, T) (usually
+    `generate_square_subsequent_mask(T)`), memory_mask (T, S); key padding masks (N, S),
+    (N, T), (N, S). `custom_encoder` / `custom_decoder` replace the built stacks. Every
+    parameter with more than one dimension is re-initialised with xavier_uniform_, as in
+    PyTorch.
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation="relu", custom_encoder: Module | None = None,
+                 custom_decoder: Module | None = None, layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        layer_args = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                      batch_first, norm_first, bias)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            encoder_layer = TransformerEncoderLayer(*layer_args, **factory)
+            encoder_norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
+            self.encoder = TransformerEncoder(encoder_layer, num_encoder_layers, encoder_norm)
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            decoder_layer = TransformerDecoderLayer(*layer_args, **factory)
+            decoder_norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
+            self.decoder = TransformerDecoder(decoder_layer, num_decoder_layers, decoder_norm)
+        self._reset_parameters()
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+
+    def _reset_parameters(self) -> None:
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None,
+                tgt_mask: Tensor | None = None, memory_mask: Tensor | None = None,
+                src_key_padding_mask: Tensor | None = None,
+                tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None,
+                src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
+                memory_is_causal: bool = False) -> Tensor:
+        self._check_inputs(src, tgt)
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    def _check_inputs(self, src: Tensor, tgt: Tensor) -> None:
+        batch_dim = 0 if self.batch_first else 1
+        if src.ndim != tgt.ndim or src.ndim not in (2, 3):
+            raise RuntimeError(f"Transformer: src and tgt must both be 3-D (batched) or 2-D "
+                               f"(unbatched), got shapes {tuple(src.shape)} and "
+                               f"{tuple(tgt.shape)}")
+        if src.ndim == 3 and src.shape[batch_dim] != tgt.shape[batch_dim]:
+            raise RuntimeError(f"the batch number of src and tgt must be equal: src "
+                               f"{tuple(src.shape)}, tgt {tuple(tgt.shape)} "
+                               f"(batch_first={self.batch_first})")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError(f"the feature number of src and tgt must be equal to d_model "
+                               f"({self.d_model}): src {tuple(src.shape)}, tgt "
+                               f"{tuple(tgt.shape)}")
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
+        """The causal mask for a sequence of length sz: an (sz, sz) float tensor with -inf
+        above the diagonal (position i may not attend to j > i) and 0 elsewhere."""
+        return full((sz, sz), -math.inf, dtype=dtype or dt.float32, device=device).triu(1)
