@@ -32,7 +32,12 @@ def in_float32(fn, *args, **kwargs):
     every floating-point result (a Tensor, or a tuple of them) is rounded back to that
     first Tensor's dtype. Not for ops that write into an argument (a converted argument
     is a copy)."""
-    low = next((a.dtype for a in args if isinstance(a, Tensor)), None)
+    for first in args:  # a plain loop: this runs on every reduction, in any dtype
+        if isinstance(first, Tensor):
+            break
+    else:
+        return fn(*args, **kwargs)
+    low = first.dtype
     if low not in LOW_PRECISION:
         return fn(*args, **kwargs)
     args = [_widen(a) for a in args]
