@@ -37,43 +37,27 @@ class _MatmulFlags:
 
 matmul = _MatmulFlags()
 
-# Which fused attention kernels PyTorch may pick; smolgrad has one attention, so these are
-# only recorded and read back.
-_sdp_enabled = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
+class _SdpKernelSwitch:
+    """Whether PyTorch may pick one fused attention kernel. smolgrad has one attention
+    implementation, so the switch is only recorded and read back."""
+
+    def __init__(self):
+        self.enabled = True
+
+    def enable(self, enabled: bool) -> None:
+        self.enabled = bool(enabled)
+
+    def is_enabled(self) -> bool:
+        return self.enabled
+
+
+_flash, _efficient, _math, _cudnn = (_SdpKernelSwitch() for _ in range(4))
+enable_flash_sdp, flash_sdp_enabled = _flash.enable, _flash.is_enabled
+enable_mem_efficient_sdp, mem_efficient_sdp_enabled = _efficient.enable, _efficient.is_enabled
+enable_math_sdp, math_sdp_enabled = _math.enable, _math.is_enabled
+enable_cudnn_sdp, cudnn_sdp_enabled = _cudnn.enable, _cudnn.is_enabled
 
 
 def is_built() -> bool:
     """True when smolgrad's "cuda" device works here (CuPy with an NVIDIA GPU)."""
     return is_available("cuda")
-
-
-def enable_flash_sdp(enabled: bool) -> None:
-    _sdp_enabled["flash"] = bool(enabled)
-
-
-def flash_sdp_enabled() -> bool:
-    return _sdp_enabled["flash"]
-
-
-def enable_mem_efficient_sdp(enabled: bool) -> None:
-    _sdp_enabled["mem_efficient"] = bool(enabled)
-
-
-def mem_efficient_sdp_enabled() -> bool:
-    return _sdp_enabled["mem_efficient"]
-
-
-def enable_math_sdp(enabled: bool) -> None:
-    _sdp_enabled["math"] = bool(enabled)
-
-
-def math_sdp_enabled() -> bool:
-    return _sdp_enabled["math"]
-
-
-def enable_cudnn_sdp(enabled: bool) -> None:
-    _sdp_enabled["cudnn"] = bool(enabled)
-
-
-def cudnn_sdp_enabled() -> bool:
-    return _sdp_enabled["cudnn"]
