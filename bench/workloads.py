@@ -69,18 +69,25 @@ def _np_mlp3_step(w, x, lr, loss_and_grad):
     """One SGD step of Linear-ReLU-Linear-ReLU-Linear by hand; `loss_and_grad(z)` gives the
     loss of the last layer's output z and dL/dz. Updates the weights `w` in place."""
     W1, b1, W2, b2, W3, b3 = w
-    h1 = x @ W1.T + b1
-    a1 = np.maximum(h1, 0)
-    h2 = a1 @ W2.T + b2
-    a2 = np.maximum(h2, 0)
-    loss, dz = loss_and_grad(a2 @ W3.T + b3)
+    a1 = x @ W1.T
+    a1 += b1
+    np.maximum(a1, 0, out=a1)                 # relu in place; a1 > 0 is its mask
+    a2 = a1 @ W2.T
+    a2 += b2
+    np.maximum(a2, 0, out=a2)
+    z = a2 @ W3.T
+    z += b3
+    loss, dz = loss_and_grad(z)
     dW3, db3 = dz.T @ a2, dz.sum(0)
-    dh2 = (dz @ W3) * (h2 > 0)
+    dh2 = dz @ W3
+    dh2 *= a2 > 0
     dW2, db2 = dh2.T @ a1, dh2.sum(0)
-    dh1 = (dh2 @ W2) * (h1 > 0)
+    dh1 = dh2 @ W2
+    dh1 *= a1 > 0
     dW1, db1 = dh1.T @ x, dh1.sum(0)
     for p, g in zip(w, (dW1, db1, dW2, db2, dW3, db3)):
-        p -= lr * g
+        g *= lr                               # the update in place, no temporaries
+        p -= g
     return float(loss)
 
 
@@ -347,7 +354,7 @@ def _numpy_gpt_step(weights, idx, tgt, heads, layers):
     lr, beta1, beta2, eps, wd = 3e-4, 0.9, 0.999, 1e-8, 0.01
     state = {"t": 0}
     b, t = idx.shape
-    causal = np.triu(np.ones((t, t), bool), 1)
+    causal = np.where(np.triu(np.ones((t, t), bool), 1), -np.inf, 0).astype(np.float32)
 
     def step():
         grads = {k: np.zeros_like(v) for k, v in w.items()}
@@ -362,10 +369,13 @@ def _numpy_gpt_step(weights, idx, tgt, heads, layers):
             q, k, vv = (z.reshape(b, t, heads, hd).transpose(0, 2, 1, 3)
                         for z in np.split(qkv, 3, axis=-1))
             scale = 1 / math.sqrt(hd)
-            s = q @ k.transpose(0, 1, 3, 2) * scale
-            s[..., causal] = -np.inf
-            s = np.exp(s - s.max(-1, keepdims=True))
-            att = s / s.sum(-1, keepdims=True)
+            s = q @ k.transpose(0, 1, 3, 2)
+            s *= scale
+            s += causal                        # 0 on and below the diagonal, -inf above
+            s -= s.max(-1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(-1, keepdims=True)
+            att = s
             y = (att @ vv).transpose(0, 2, 1, 3).reshape(b, t, d)
             x1 = x + y @ w[p + "proj.weight"].T + w[p + "proj.bias"]
             h2, ln2 = _np_layer_norm(x1, w[p + "ln2.weight"], w[p + "ln2.bias"])
@@ -413,11 +423,19 @@ def _numpy_gpt_step(weights, idx, tgt, heads, layers):
         grads["pos.weight"][:t] += dx.sum(0)
         state["t"] += 1
         c1, c2 = 1 - beta1 ** state["t"], 1 - beta2 ** state["t"]
-        for key, g in grads.items():
+        for key, g in grads.items():           # AdamW, in place
             w[key] *= 1 - lr * wd
-            m[key] = beta1 * m[key] + (1 - beta1) * g
-            v2[key] = beta2 * v2[key] + (1 - beta2) * g * g
-            w[key] -= lr * (m[key] / c1) / (np.sqrt(v2[key] / c2) + eps)
+            m[key] *= beta1
+            m[key] += (1 - beta1) * g
+            g *= g
+            v2[key] *= beta2
+            v2[key] += (1 - beta2) * g
+            denom = v2[key] / c2
+            np.sqrt(denom, out=denom)
+            denom += eps
+            np.divide(m[key], denom, out=denom)
+            denom *= lr / c1
+            w[key] -= denom
         return float(loss)
 
     return step
@@ -460,39 +478,62 @@ def _cnn_weights(seed=5):
 
 
 def _np_conv(x, w, b):
-    """Valid 3x3 convolution by im2col: x (N,C,H,W), w (O,C,3,3) -> (N,O,H-2,W-2)."""
-    cols = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))  # N,C,Ho,Wo,3,3
-    out = np.einsum("nchwij,ocij->nohw", cols, w, optimize=True)
-    return out + b[None, :, None, None], cols
-
-
-def _np_conv_backward(dout, cols, w, x_shape):
-    dw = np.einsum("nohw,nchwij->ocij", dout, cols, optimize=True)
-    db = dout.sum((0, 2, 3))
-    dx = np.zeros(x_shape, np.float32)
-    ho, wo = dout.shape[2:]
+    """Valid 3x3 convolution, channels-first layout: x (C, N, H, W), w (O, C, 3, 3), b (O,)
+    -> y (O, N, H-2, W-2) and the im2col matrix (C·9, N·Ho·Wo), kept for the weight
+    gradient. One copy (im2col, read along image rows) and one BLAS product for the whole
+    batch; the bias is added in place."""
+    c, n, h, wd = x.shape
+    ho, wo = h - 2, wd - 2
+    cols = np.empty((c, 3, 3, n, ho, wo), np.float32)
     for i in range(3):
         for j in range(3):
-            dx[:, :, i:i + ho, j:j + wo] += np.einsum("nohw,oc->nchw", dout, w[:, :, i, j],
-                                                      optimize=True)
+            cols[:, i, j] = x[:, :, i:i + ho, j:j + wo]
+    cols = cols.reshape(c * 9, n * ho * wo)
+    y = w.reshape(len(w), -1) @ cols
+    y += b[:, None]
+    return y.reshape(len(w), n, ho, wo), cols
+
+
+def _np_conv_backward(dy, cols, w, x_shape):
+    """Gradients of _np_conv: dy (O, N, Ho, Wo) -> dx (C, N, H, W) or None when x_shape is
+    None, dw, db. dx is col2im of wᵀ·dy: nine slice-adds of contiguous blocks."""
+    o = len(w)
+    dy2 = dy.reshape(o, -1)
+    dw = (dy2 @ cols.T).reshape(w.shape)
+    db = dy2.sum(1)
+    if x_shape is None:
+        return None, dw, db
+    c, n, ho, wo = w.shape[1], dy.shape[1], dy.shape[2], dy.shape[3]
+    dcols = (w.reshape(o, -1).T @ dy2).reshape(c, 3, 3, n, ho, wo)
+    dx = np.zeros(x_shape, np.float32)
+    for i in range(3):
+        for j in range(3):
+            dx[:, :, i:i + ho, j:j + wo] += dcols[:, i, j]
     return dx, dw, db
 
 
-def _np_maxpool(x):
-    n, c, h, w = x.shape
-    h2, w2 = h // 2, w // 2
-    v = x[:, :, :h2 * 2, :w2 * 2].reshape(n, c, h2, 2, w2, 2)
-    out = v.max(axis=(3, 5))
-    mask = v == out[:, :, :, None, :, None]
-    return out, mask
+def _np_relu_maxpool(h):
+    """relu then 2x2 max pool (floor) of h (C, N, H, W), relu in place: returns the pooled
+    (C, N, H/2, W/2) and the four strided views of relu(h), one per window position."""
+    np.maximum(h, 0, out=h)
+    h2, w2 = h.shape[2] // 2, h.shape[3] // 2
+    v = h[:, :, :h2 * 2, :w2 * 2].reshape(h.shape[0], h.shape[1], h2, 2, w2, 2)
+    views = [v[:, :, :, i, :, j] for i in (0, 1) for j in (0, 1)]
+    out = np.maximum(np.maximum(views[0], views[1]), np.maximum(views[2], views[3]))
+    return out, views
 
 
-def _np_maxpool_backward(dout, mask, x_shape):
-    n, c, h2, _, w2, _ = mask.shape
-    dv = mask * dout[:, :, :, None, :, None]
-    dx = np.zeros(x_shape, np.float32)
-    dx[:, :, :h2 * 2, :w2 * 2] = dv.reshape(n, c, h2 * 2, w2 * 2)
-    return dx
+def _np_relu_maxpool_backward(dout, out, views, h_shape):
+    """Gradient through the pool and the relu: dout goes to the position holding the max,
+    masked by relu (a window whose max is 0 sends nothing). Ties between positive values,
+    where PyTorch picks one position, do not occur with continuous data."""
+    dpos = dout * (out > 0)
+    dh = np.zeros(h_shape, np.float32)
+    h2, w2 = out.shape[2:]
+    dv = dh[:, :, :h2 * 2, :w2 * 2].reshape(h_shape[0], h_shape[1], h2, 2, w2, 2)
+    for k, view in enumerate(views):
+        np.multiply(dpos, view == out, out=dv[:, :, :, k // 2, :, k % 2])
+    return dh
 
 
 def make_w6(lib, size):
@@ -501,26 +542,29 @@ def make_w6(lib, size):
     lr = 0.01
     if lib == "numpy":
         w = [a.copy() for a in weights]
+        x_cn = np.ascontiguousarray(x_np.transpose(1, 0, 2, 3))   # (C, N, H, W) throughout
 
         def step():
             c1w, c1b, c2w, c2b, lw, lb = w
-            h1, cols1 = _np_conv(x_np, c1w, c1b)
-            a1 = np.maximum(h1, 0)
-            p1, m1 = _np_maxpool(a1)
+            n = len(x_np)
+            h1, cols1 = _np_conv(x_cn, c1w, c1b)
+            p1, views1 = _np_relu_maxpool(h1)
             h2, cols2 = _np_conv(p1, c2w, c2b)
-            a2 = np.maximum(h2, 0)
-            p2, m2 = _np_maxpool(a2)
-            flat = p2.reshape(len(x_np), -1)
-            logits = flat @ lw.T + lb
+            p2, views2 = _np_relu_maxpool(h2)
+            flat = p2.transpose(1, 0, 2, 3).reshape(n, -1)
+            logits = flat @ lw.T
+            logits += lb
             loss, dz = _np_cross_entropy(logits, y_np)
             dlw, dlb = dz.T @ flat, dz.sum(0)
-            dp2 = (dz @ lw).reshape(p2.shape)
-            dh2 = _np_maxpool_backward(dp2, m2, a2.shape) * (h2 > 0)
+            c2, _, ph, pw = p2.shape
+            dp2 = (dz @ lw).reshape(n, c2, ph, pw).transpose(1, 0, 2, 3)   # (C, N, 5, 5)
+            dh2 = _np_relu_maxpool_backward(dp2, p2, views2, h2.shape)
             dp1, dc2w, dc2b = _np_conv_backward(dh2, cols2, c2w, p1.shape)
-            dh1 = _np_maxpool_backward(dp1, m1, a1.shape) * (h1 > 0)
-            _, dc1w, dc1b = _np_conv_backward(dh1, cols1, c1w, x_np.shape)
+            dh1 = _np_relu_maxpool_backward(dp1, p1, views1, h1.shape)
+            _, dc1w, dc1b = _np_conv_backward(dh1, cols1, c1w, None)
             for p_, g in zip(w, (dc1w, dc1b, dc2w, dc2b, dlw, dlb)):
-                p_ -= lr * g
+                g *= lr
+                p_ -= g
             return float(loss)
 
         return step

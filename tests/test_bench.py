@@ -33,3 +33,49 @@ def test_bench_script_quick_run(capsys):
     assert run.main(["--quick", "--only", "W3"]) == 0
     out = capsys.readouterr().out
     assert "| W3 |" in out and "smolgrad / torch" in out
+
+
+def test_pooled_rounds_and_busy_row():
+    """Step times of several runs pool into one median; a --busy row shows both ratios to
+    PyTorch and how load changed them."""
+    import run
+
+    runs = [{"times": [1.0, 3.0], "losses": [0.5], "blas": "b", "peak_rss_mb": 10.0},
+            {"times": [2.0], "losses": [0.5], "blas": "b", "peak_rss_mb": 12.0}]
+    pooled = run._pool(runs)
+    assert (pooled["median"], pooled["min"], pooled["max"]) == (2.0, 1.0, 3.0)
+    assert pooled["steps"] == 3 and pooled["peak_rss_mb"] == 12.0
+    assert run._pool([runs[0], {"error": "boom"}]) == {"error": "boom"}
+
+    def res(sg, torch, np_):
+        return {"smolgrad": {"median": sg, "min": sg, "max": sg},
+                "torch": {"median": torch, "min": torch, "max": torch},
+                "numpy": {"median": np_, "min": np_, "max": np_}}
+
+    line = run._busy_line("W6", "ms/step", 1e3, res(0.010, 0.005, 0.008),
+                          res(0.020, 0.020, 0.016))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[8:] == ["2.00×", "1.00×", "0.50×", "1.25×", "1.25×"]
+
+
+def test_gpu_peak_tracker_sees_the_high_water_mark():
+    """bench/gpu.py's CuPy allocator wrapper, on a stand-in pool (no GPU needed)."""
+    import gpu
+
+    class Pool:
+        used = 0
+
+        def used_bytes(self):
+            return self.used
+
+        def malloc(self, size):
+            self.used += size
+            return size
+
+    pool = Pool()
+    tracker = gpu.PeakTracker(pool)
+    tracker.malloc(100)
+    tracker.malloc(50)
+    pool.used -= 120                           # frees go straight back to the pool
+    tracker.malloc(10)
+    assert tracker.peak == 150 and pool.used == 40
