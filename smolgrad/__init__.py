@@ -73,7 +73,7 @@ from . import accelerator, amp, backends, distributed, onnx, serialization  # no
 from .nn import modules as _nn_modules, parallel as _nn_parallel  # noqa: E402  (torch.nn.*)
 from .amp import autocast  # noqa: E402
 from .compat import (  # noqa: E402
-    Size, __version__, are_deterministic_algorithms_enabled, compile, finfo,
+    Size, are_deterministic_algorithms_enabled, compile, finfo,
     get_float32_matmul_precision, get_num_interop_threads, get_num_threads, iinfo,
     is_deterministic_algorithms_warn_only_enabled, is_tensor, set_float32_matmul_precision,
     set_num_interop_threads, set_num_threads, use_deterministic_algorithms,
@@ -84,8 +84,11 @@ del _nn_modules, _nn_parallel
 
 
 def __getattr__(name: str):
-    """`torch.fft` and other names smolgrad lacks: an AttributeError that says so."""
-    from .compat import missing_attribute
+    """`__version__` (looked up on first use); for `torch.fft` and other names smolgrad
+    lacks, an AttributeError that says so."""
+    from .compat import installed_version, missing_attribute
 
+    if name == "__version__":
+        return installed_version()
     raise missing_attribute(__name__, name)
 # ---- end of PyTorch compatibility block -------------------------------------------------------

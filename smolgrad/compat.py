@@ -221,16 +221,15 @@ def compile(model: Callable | None = None, *, fullgraph: bool = False, dynamic=N
 
 
 # -- version ------------------------------------------------------------------------------------
-def _installed_version() -> str:
+def installed_version() -> str:
+    """smolgrad's version as installed (`smolgrad.__version__`, looked up on first use:
+    importlib.metadata costs more to import than the rest of this module)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("smolgrad")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "0+unknown"
-
-
-__version__ = _installed_version()
 
 
 def missing_attribute(module_name: str, name: str) -> AttributeError:
