@@ -308,6 +308,7 @@ TRAINING_SCRIPT = """
 """
 
 
+@pytest.mark.slow  # two interpreters, one of them importing the real torch
 def test_a_training_script_gives_pytorchs_numbers(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(TRAINING_SCRIPT))
