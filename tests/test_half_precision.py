@@ -4,11 +4,12 @@ PyTorch accumulates reductions of low-precision tensors in float32 and rounds th
 once to the input's dtype. The inputs here are chosen so that accumulating in float16
 itself would be visibly wrong: means of values near 100 over 1000 elements (the float16
 sum overflows past 65504), sums and cumulative sums of thousands of values near 1 (past
-2048 float16 cannot add 1), variances of values near 1000 (the squares overflow). Each op
-runs in smolgrad and in PyTorch in the same dtype on the same values, and in PyTorch in
-float64 for the exact result; smolgrad's forward value and gradients must be as accurate
-as PyTorch's (see `_assert_accurate`), which fails by orders of magnitude for an op that
-accumulates in the low dtype.
+2048 float16 cannot add 1), variances of values near 1000 (whose squares, 10⁶, are past
+float16's range), losses whose sum passes 65504 before the mean divides it back down.
+Each op runs in smolgrad and in PyTorch in the same dtype on the same values, and in
+PyTorch in float64 for the exact result; smolgrad's forward value and gradients must be
+as accurate as PyTorch's (see `_assert_accurate`), which fails by orders of magnitude
+for an op that accumulates in the low dtype.
 """
 
 from __future__ import annotations
