@@ -54,8 +54,8 @@ def as_dtype(d) -> dtype:
     """Accept a smolgrad dtype, its name ('float32', 'half') or a Python type (float, int, bool)."""
     if isinstance(d, dtype):
         return d
-    if d is float:
-        return _default_float
+    if d is float:  # Python's float is double precision: PyTorch maps it to float64
+        return float64
     if d is int:
         return int64
     if d is bool:

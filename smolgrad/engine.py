@@ -356,18 +356,6 @@ class Tensor:
 
     __hash__ = object.__hash__  # tensors hash by identity, as in PyTorch
 
-    def __repr__(self) -> str:
-        import numpy as np
-
-        values = np.array2string(self.backend.to_numpy(self.array), separator=", ",
-                                 precision=4, threshold=200, prefix="tensor(")
-        extras = [f"dtype={self.dtype.name}", f"device='{self.backend.device}'"]
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn={self.grad_fn!r}")
-        elif self._requires_grad:
-            extras.append("requires_grad=True")
-        return f"tensor({values}, {', '.join(extras)})"
-
 
 class _HookHandle:
     def __init__(self, hooks: list, hook):
