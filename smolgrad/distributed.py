@@ -46,7 +46,8 @@ import numpy as np
 
 from .engine import Tensor, is_grad_enabled, topological_order
 from .nn.module import Module
-from .utils.distributed_sampler import DistributedSampler
+from .utils.data import distributed as _sampler_module
+from .utils.data.distributed import DistributedSampler
 
 __all__ = [
     "DistributedDataParallel", "DistributedSampler", "ReduceOp", "all_gather", "all_reduce",
@@ -159,6 +160,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
         group.previous_excepthook = sys.excepthook
         sys.excepthook = _abort_on_uncaught_exception
     _world = group
+    _sampler_module.set_process_group_world((group.world_size, group.rank))
 
 
 def _abort_on_uncaught_exception(exc_type, exc_value, exc_traceback) -> None:
@@ -185,6 +187,7 @@ def destroy_process_group() -> None:
     if _world.previous_excepthook is not None and sys.excepthook is _abort_on_uncaught_exception:
         sys.excepthook = _world.previous_excepthook
     _world = None
+    _sampler_module.set_process_group_world(None)
 
 
 def is_initialized() -> bool:

@@ -96,7 +96,7 @@ def test_a_rank_that_raises_ends_the_job_promptly():
 
 
 def _shares(n: int, replicas: int, **kwargs) -> list[list[int]]:
-    from smolgrad.utils.distributed_sampler import DistributedSampler
+    from smolgrad.utils.data.distributed import DistributedSampler
 
     return [list(DistributedSampler(range(n), num_replicas=replicas, rank=r, **kwargs))
             for r in range(replicas)]
@@ -133,7 +133,7 @@ def test_sampler_matches_torch_without_shuffle(n, replicas, drop_last):
 
 
 def test_sampler_set_epoch_reshuffles_consistently():
-    from smolgrad.utils.distributed_sampler import DistributedSampler
+    from smolgrad.utils.data.distributed import DistributedSampler
 
     samplers = [DistributedSampler(range(20), num_replicas=2, rank=r, seed=3) for r in range(2)]
     epoch0 = [list(s) for s in samplers]
@@ -147,7 +147,7 @@ def test_sampler_set_epoch_reshuffles_consistently():
 
 
 def test_sampler_rejects_bad_rank():
-    from smolgrad.utils.distributed_sampler import DistributedSampler
+    from smolgrad.utils.data.distributed import DistributedSampler
 
     with pytest.raises(ValueError, match="rank"):
         DistributedSampler(range(4), num_replicas=2, rank=2)
