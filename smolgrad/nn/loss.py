@@ -13,20 +13,10 @@ from . import functional as F
 from .module import Module
 
 
-def _legacy_reduction(size_average, reduce) -> str:
-    """PyTorch's mapping of the deprecated (size_average, reduce) pair to a reduction."""
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
-
-
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__()
-        if size_average is not None or reduce is not None:
-            reduction = _legacy_reduction(size_average, reduce)
+        reduction = F._legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"{type(self).__name__}: {reduction!r} is not a valid value for "
                              f"reduction (expected 'mean', 'sum' or 'none')")
