@@ -42,7 +42,7 @@ from .ops.elementwise import (
 from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer
 from .ops.movement import (
     broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate,
-    expand, flatten, flip, gather, hstack, index_select, masked_select, movedim, narrow,
+    expand, flatten, flip, gather, hstack, index_add, index_select, masked_select, movedim, narrow,
     nonzero, pad, permute, repeat_interleave, reshape, roll, scatter_add, split, squeeze,
     stack, swapaxes, t, take_along_dim, tensor_split, transpose, tril, triu, unbind,
     unflatten, unsqueeze, vstack,
@@ -51,7 +51,7 @@ from .ops.reduce import (
     all, amax, amin, any, argmax, argmin, argsort, count_nonzero, cumsum, log_softmax, logsumexp,
     max, mean, min, norm, prod, softmax, sort, std, std_mean, sum, topk, var, var_mean,
 )
-from .ops.sampling import histc, histogram, multinomial, unique
+from .ops.sampling import bincount, histc, histogram, multinomial, unique
 from . import autograd  # noqa: E402
 
 clip = clamp

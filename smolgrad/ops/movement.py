@@ -13,7 +13,7 @@ import math
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from .common import normalize_dim, shape_arg
-from .views import as_view, reshape_is_view
+from .views import apply_steps, as_view, reshape_is_view
 
 
 class Reshape(Function):
@@ -31,6 +31,18 @@ class Reshape(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad.reshape(ctx.shape), None
+
+
+class Contiguous(Function):
+    """y = x with its elements laid out in row-major order (same values)      dL/dx = dL/dy"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.contiguous(x.array)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 class Expand(Function):
@@ -322,10 +334,37 @@ def view_as(input, other) -> Tensor:
     return reshape(input, other.shape)
 
 
+@register("is_contiguous")
+def is_contiguous(input, memory_format=None) -> bool:
+    """Are the elements laid out in row-major order, so that `view` can reshape freely?
+    False after transpose/permute/t/mT, expand or a stepped slice, as in PyTorch: the
+    array's own flags on NumPy/CuPy, the view's steps on MLX (which has no strides)."""
+    if input.ndim == 0:
+        return True
+    if hasattr(getattr(input.backend, "xp", None), "may_share_memory"):
+        return bool(input.array.flags.c_contiguous)
+    return _view_is_row_major(input)
+
+
+def _view_is_row_major(input) -> bool:
+    """For a library without strides (MLX): does the view show its base's elements in
+    row-major order, each once? Run the view's steps over the element numbers of its base
+    and check that they come out consecutive (PyTorch's contiguity, stated without
+    strides). A tensor that is no view, or an unchanged alias of one (.data), is."""
+    view = input._view
+    if view is None or not view.steps or input.numel() <= 1:
+        return True
+    backend, base = input.backend, view.base
+    ids = backend.reshape(backend.arange(0, base.numel(), 1, dt.int64), base.shape)
+    flat = Tensor._make(backend.reshape(apply_steps(backend, ids, view.steps), (-1,)), backend)
+    return bool(((flat[1:] - flat[:-1]) == 1).all())
+
+
 @register("contiguous")
 def contiguous(input, memory_format=None) -> Tensor:
-    """A no-op: smolgrad does not expose strides."""
-    return input
+    """`input` itself when it is contiguous, else a row-major copy (not a view: writes to
+    the copy do not reach `input`), as PyTorch. After it, `view` accepts any shape."""
+    return input if is_contiguous(input) else Contiguous.apply(input)
 
 
 @register("flatten")
@@ -738,6 +777,28 @@ def scatter_add(input, dim: int, index, src) -> Tensor:
 @register("scatter_add_")
 def scatter_add_(input, dim: int, index, src) -> Tensor:
     return input._inplace("scatter_add_", scatter_add, dim, index, src)
+
+
+@register("index_add")
+def index_add(input, dim: int, index, source, *, alpha=1) -> Tensor:
+    """out = input; out[..., index[i], ...] += alpha * source[..., i, ...] along `dim`
+    (repeated indices add up). index: 1-d integers, one per slice of source along dim."""
+    d = normalize_dim(dim, input.ndim, "index_add")
+    _check_index(index, "index_add")
+    if index.ndim > 1 or source.ndim != input.ndim or source.shape[d] != index.numel() or any(
+            s != n for i, (s, n) in enumerate(zip(source.shape, input.shape)) if i != d):
+        raise RuntimeError(f"index_add: source {list(source.shape)} must have input "
+                           f"{list(input.shape)}'s shape except along dim {d}, where it "
+                           f"needs one slice per index (index shape {list(index.shape)})")
+    spread = [1] * input.ndim
+    spread[d] = index.numel()
+    full_index = expand(index.reshape(spread), source.shape)
+    return scatter_add(input, d, full_index, source * alpha if alpha != 1 else source)
+
+
+@register("index_add_")
+def index_add_(input, dim: int, index, source, *, alpha=1) -> Tensor:
+    return input._inplace("index_add_", index_add, dim, index, source, alpha=alpha)
 
 
 @register("index_select")

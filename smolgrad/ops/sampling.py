@@ -337,6 +337,39 @@ def _count(index: Tensor, weights: Tensor, bins: int) -> Tensor:
     return hist[:bins]
 
 
+@register("bincount")
+def bincount(input, weights=None, minlength: int = 0) -> Tensor:
+    """out[b] = the number of elements of the 1-d integer tensor `input` equal to b (or the
+    sum of `weights` at those positions), for b = 0 .. max(max(input) + 1, minlength) - 1.
+
+    dtype: int64 without weights; floating weights keep their dtype, others give float64
+    (as PyTorch). Negative or non-integer input, or 2-d input, is an error.
+    """
+    _require_tensor("bincount", "input", input)
+    minlength = _require_int("bincount", "minlength", minlength)
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    if input.dtype.is_floating_point or input.dtype is dt.bool_ or input.ndim != 1:
+        raise RuntimeError(f"bincount: only supports 1-d non-negative integral inputs, got "
+                           f"shape {list(input.shape)} and dtype {input.dtype.name}")
+    values = input.detach()
+    if values.numel() and int(values.min()) < 0:
+        raise RuntimeError(f"bincount: only supports 1-d non-negative integral inputs, got "
+                           f"the value {int(values.min())}")
+    bins = max(int(values.max()) + 1 if values.numel() else 0, minlength)
+    if weights is None:
+        weights = ones(values.shape, dtype=dt.int64, device=values.device)
+    else:
+        _require_tensor("bincount", "weights", weights)
+        if weights.shape != values.shape:
+            raise RuntimeError(f"bincount: weights should be 1-d and have the same length as "
+                               f"input, got weights of shape {list(weights.shape)} for input "
+                               f"of shape {list(values.shape)}")
+        weight_dtype = weights.dtype if weights.dtype.is_floating_point else dt.float64
+        weights = weights.detach().to(weight_dtype)
+    return _count(values, weights, bins)
+
+
 # ---------------------------------------------------------------------------------------
 # unique
 # ---------------------------------------------------------------------------------------
