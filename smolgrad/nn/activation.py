@@ -153,3 +153,13 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+def __getattr__(name: str):
+    """PyTorch defines MultiheadAttention in this file (torch.nn.modules.activation);
+    smolgrad keeps it with the transformer layers. Found here too, on first use."""
+    if name == "MultiheadAttention":
+        from .transformer import MultiheadAttention
+
+        return MultiheadAttention
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -65,6 +65,11 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear by another name: PyTorch's class for attention's output projection, which
+    saved programs name (e.g. in torch.serialization.safe_globals lists)."""
+
+
 class Flatten(Module):
     """Flatten dims start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
