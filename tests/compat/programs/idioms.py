@@ -92,7 +92,7 @@ def printing():
         "fmt4": f"{loss:.4f}",
         "fmt_item": f"{loss.item():.4f}",
         "fmt_e": format(torch.tensor(1234.5), ".2e"),
-        "percent": "%.3f" % torch.tensor(0.12345),
+        "percent": "%.3f" % torch.tensor(0.12345),  # noqa: UP031 (programs do this)
         "str_scalar": str(torch.tensor(2.5)),
         "repr_small": repr(small),
         "repr_ints": repr(ints),
