@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import functools
-import math
 
 from . import dtypes as dt
 from . import engine
-from .engine import Tensor, no_grad, run_backward
+from .engine import Tensor, no_grad, root_gradients, run_backward
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
@@ -20,22 +19,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
-    gs = []
-    for out, g in zip(outputs, grad_outputs):
-        if g is None:
-            if out.numel() != 1:
-                raise RuntimeError(f"grad: grad can be implicitly created only for scalar "
-                                   f"outputs, got shape {out.shape}; pass grad_outputs")
-            g = Tensor._make(out.backend.ones(out.array.shape, out.dtype), out.backend)
-        gs.append(g)
+    seeds = root_gradients(outputs, _per_output(grad_outputs, outputs), "grad", "grad_outputs")
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
-    results = run_backward(outputs, gs, retain_graph, create_graph, inputs=inputs,
+    results = run_backward(outputs, seeds, retain_graph, create_graph, inputs=inputs,
                            accumulate=False)
     for i, (t, r) in enumerate(zip(inputs, results)):
         if r is None:
@@ -45,6 +33,24 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                 raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute "
                                    f"the outputs; pass allow_unused=True to get None for it")
     return tuple(results)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
+             inputs=None) -> None:
+    """Accumulate the gradients of `tensors` into the leaves' `.grad` (sum over tensors)."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    seeds = root_gradients(tensors, _per_output(grad_tensors, tensors), "backward",
+                           "grad_tensors")
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    run_backward(tensors, seeds, retain_graph, create_graph, inputs=inputs, accumulate=True)
+
+
+def _per_output(gradients, outputs: list) -> list:
+    """The gradients argument of grad/backward as one entry per output (None: implied)."""
+    if gradients is None:
+        return [None] * len(outputs)
+    return [gradients] if isinstance(gradients, Tensor) else list(gradients)
 
 
 class Function(engine.Function):
@@ -63,7 +69,10 @@ class Function(engine.Function):
         y = Square.apply(x)
 
     Unlike the built-in ops (whose forward works on backend arrays), a user's forward
-    receives and returns Tensors; it runs without recording, so it is one node.
+    receives and returns Tensors; it runs without recording, so it is one node. A forward
+    that returns a tuple of Tensors makes a node with several outputs: `apply` returns
+    them as a tuple, and `backward(ctx, *grads)` receives one gradient per output (zeros
+    for one that got none; see `ctx.set_materialize_grads`).
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -72,106 +81,22 @@ class Function(engine.Function):
         if forward is not None:
             forward = forward.__func__ if isinstance(forward, staticmethod) else forward
             cls.forward = staticmethod(functools.partial(_quiet_forward, cls, forward))
-        backward = cls.__dict__.get("backward")
-        if backward is not None:
-            backward = backward.__func__ if isinstance(backward, staticmethod) else backward
-            cls.backward = staticmethod(functools.partial(_unpacking_backward, backward))
-
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        """Run forward (one node in the graph); returns a Tensor, or a tuple of Tensors
-        when forward returned several."""
-        holder = []
-        packed = super().apply(*args, _ctx_holder=holder, **kwargs)
-        ctx = holder[0] if holder else None
-        layout = getattr(ctx, "_outputs_layout", None)
-        if layout is None:
-            return packed
-        return tuple(_unpack_output(packed, entry) for entry in layout)
 
     def mark_non_differentiable(self, *tensors) -> None:
         """Accepted for compatibility; outputs of integer dtype never carry gradients."""
 
 
-def _quiet_forward(cls, forward, ctx, *args, _ctx_holder=None, **kw):
-    """A user's forward, run without recording (its inner ops are not graph nodes).
-
-    Several outputs are packed into one flat tensor (the node's single output); `apply`
-    hands back slices of it, so a gradient reaching any output flows into this node.
-    """
-    if _ctx_holder is not None:
-        _ctx_holder.append(ctx)
+def _quiet_forward(cls, forward, ctx, *args, **kw):
+    """A user's forward, run without recording (its inner ops are not graph nodes)."""
     with no_grad():
         out = forward(ctx, *args, **kw)
-    if isinstance(out, Tensor):
-        return out
-    if not isinstance(out, (tuple, list)) or not out or not all(
-            isinstance(o, Tensor) for o in out):
+    if isinstance(out, list):
+        out = tuple(out)
+    if not isinstance(out, Tensor) and not (
+            isinstance(out, tuple) and out and all(isinstance(o, Tensor) for o in out)):
         raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors, "
                         f"got {type(out).__name__}")
-    floats = [o for o in out if o.dtype.is_floating_point]
-    packed_dtype = floats[0].dtype if floats else dt.get_default_dtype()
-    for o in floats[1:]:
-        packed_dtype = dt.promote_types(packed_dtype, o.dtype)
-    layout, pieces, offset = [], [], 0
-    for o in out:
-        if o.dtype.is_floating_point:
-            layout.append((offset, o.shape, o.dtype, None))
-            pieces.append(o.reshape(-1).to(packed_dtype))
-            offset += o.numel()
-        else:  # integer/bool outputs carry no gradient: returned as they are
-            layout.append((None, o.shape, o.dtype, o.detach()))
-    ctx._outputs_layout = layout
-    ctx._packed_dtype = packed_dtype
-    backend = out[0].backend
-    if not pieces:
-        return Tensor._make(backend.zeros((0,), packed_dtype), backend)
-    return Tensor._make(backend.concatenate([p.array for p in pieces]), backend)
-
-
-def _unpack_output(packed: Tensor, entry) -> Tensor:
-    offset, shape, dtype, plain = entry
-    if plain is not None:
-        return plain
-    n = math.prod(shape)
-    return packed[offset:offset + n].reshape(shape).to(dtype)
-
-
-def _unpacking_backward(backward, ctx, grad):
-    """Call a user's backward with one gradient per forward output (split from the packed
-    gradient when forward returned several; None for integer outputs)."""
-    layout = getattr(ctx, "_outputs_layout", None)
-    if layout is None:
-        return backward(ctx, grad)
-    grads = []
-    for offset, shape, dtype, plain in layout:
-        if plain is not None:
-            grads.append(None)
-        else:
-            grads.append(grad[offset:offset + math.prod(shape)].reshape(shape).to(dtype))
-    return backward(ctx, *grads)
-
-
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
-             inputs=None) -> None:
-    """Accumulate the gradients of `tensors` into the leaves' `.grad` (sum over tensors)."""
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    if grad_tensors is None:
-        grad_tensors = [None] * len(tensors)
-    elif isinstance(grad_tensors, Tensor):
-        grad_tensors = [grad_tensors]
-    gs = []
-    for t, g in zip(tensors, grad_tensors):
-        if g is None:
-            if t.numel() != 1:
-                raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
-                                   f"outputs, but a tensor has shape {t.shape}; pass "
-                                   f"grad_tensors")
-            g = Tensor._make(t.backend.ones(t.array.shape, t.dtype), t.backend)
-        gs.append(g)
-    if isinstance(inputs, Tensor):
-        inputs = [inputs]
-    run_backward(tensors, gs, retain_graph, create_graph, inputs=inputs, accumulate=True)
+    return out
 
 
 def _numerical_jacobian(fn, inputs, i, eps):

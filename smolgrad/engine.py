@@ -1,125 +1,217 @@
-"""The autograd engine: `Tensor`, the graph node `Function`, grad mode, and `backward()`.
+"""The autograd engine: the graph node `Function`, `Tensor`'s autograd face, `backward()`.
 
-This is the file to read first. The whole idea fits in it:
+This is the file to read first. The whole idea fits in it, top to bottom:
 
-1. A `Tensor` holds an array (`.array`, from a backend: NumPy, MLX or CuPy) and, when it was
-   computed from tensors that require gradients, the node that made it (`.grad_fn`).
+1. Grad mode (grad_mode.py): a thread-local flag that says whether the graph is being
+   recorded; `no_grad()` switches it off.
 2. An op is a `Function` subclass with two static methods side by side: `forward` computes
    the result's array; `backward` turns the gradient of the result into the gradients of
    the inputs, written in Tensor ops (so that it can itself be differentiated).
    `Function.apply` runs forward and, when grad mode is on and some input requires grad,
    records the node: an instance of the op class, which is also the `ctx` that `forward`
-   saved things on.
-3. `backward()` sorts the recorded graph topologically (iteratively: a million-node chain
-   is fine), walks it from the output back to the leaves, calls each node's `backward`,
-   sums each returned gradient back to its input's shape (the *only* place broadcasting is
-   undone: `_unbroadcast`), and accumulates into the leaves' `.grad`.
+   saved things on. A forward may return several arrays: one node, several outputs.
+3. A `Tensor` holds an array (`.array`, from a backend: NumPy, MLX or CuPy) and, when it was
+   computed from tensors that require gradients, the node that made it (`.grad_fn`).
+4. `backward()` sorts the recorded graph topologically (iteratively: a million-node chain
+   is fine), walks it from the output back to the leaves, calls each node's `backward`
+   once the gradients of all its outputs are in, sums each returned gradient back to its
+   input's shape (the *only* place broadcasting is undone: `_unbroadcast`), and
+   accumulates into the leaves' `.grad`.
 
-The operators and methods (`+`, `exp`, `sum`, ...) are attached to `Tensor` by the op
-modules in `smolgrad/ops/` with `register`, so this file never imports them.
+Everything else a Tensor can do (`+`, `exp`, `sum`, `item`, `len`, construction from
+Python data, printing) is attached to it by the op modules in `smolgrad/ops/` with
+`register`, so this file never imports them.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import weakref
 
 from . import dtypes as dt
-from .arrays import canonical_device, device, get_backend
+from .arrays import device
+from .grad_mode import (  # noqa: F401
+    _grad_mode,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 # ---------------------------------------------------------------------------------------
-# Grad mode: is the graph being recorded? Thread-local, like PyTorch's.
+# Function: one differentiable op, and (as an instance) one node of the graph
 # ---------------------------------------------------------------------------------------
 
 
-class _GradMode(threading.local):
-    enabled = True
+class Function:
+    """Subclass with `forward(ctx, *inputs) -> array` and `backward(ctx, *grads) -> grads`.
+
+    The instance created by `apply` is both the `ctx` the two methods share and the graph
+    node stored in its outputs' `grad_fn`. It holds:
+      inputs            the positional arguments of forward (Tensors and plain values)
+      needs_input_grad  one bool per input: does the gradient need to reach it?
+      backend           the array library of the inputs (`ctx.backend.exp(...)`)
+      saved_tensors     what forward saved with `save_for_backward`, version-checked
+      output            the tensor this node produced, when the class sets
+                        `saves_output = True` (held weakly: node and output must not keep
+                        each other alive)
+
+    When forward returns a tuple, the node has one output per element and `backward`
+    receives one gradient per output: zeros for an output no gradient reached (None
+    after `ctx.set_materialize_grads(False)`), as in PyTorch.
+    """
+
+    saves_output = False    # set True when backward wants the forward's result (exp, tanh)
+    differentiable = True   # False for ops whose output has no gradient (argmax, ==)
+    materialize_grads = True  # zeros, not None, for an output that got no gradient
+
+    inputs = ()
+    needs_input_grad = ()
+    n_outputs = 1
+    _output_specs = ()      # (shape, dtype) per output, kept when there are several
+    _saved = None
+    _saved_versions = ()
+    _freed = False
+    _output_ref = None
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    def save_for_backward(self, *tensors) -> None:
+        # Only stored here: `apply` notes their versions when it records the node (when it
+        # does not, nothing will read them, and noting them would be wasted work).
+        self._saved = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """False: backward receives None (not zeros) for an output that got no gradient."""
+        self.materialize_grads = bool(value)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(_FREED_MESSAGE.format(op=self.name))
+        saved = self._saved or ()
+        for i, (t, v) in enumerate(zip(saved, self._saved_versions)):
+            if isinstance(t, Tensor) and t._version != v:
+                raise RuntimeError(
+                    f"{self.name}: one of the tensors it saved for backward (input {i}, shape "
+                    f"{t.shape}, dtype {t.dtype.name}) was modified by an in-place operation "
+                    f"(version {v} -> {t._version}); compute it out of place or clone() it "
+                    f"before changing it")
+        return saved
+
+    @property
+    def output(self) -> Tensor:
+        out = self._output_ref() if self._output_ref is not None else None
+        if out is None or out._version != 0:
+            raise RuntimeError(f"{self.name}: its output, needed for backward, was modified "
+                               f"by an in-place operation or freed; use an out-of-place op")
+        return out
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward0>"
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run forward on the inputs; record the node if a gradient will be needed.
+
+        Returns a Tensor, or a tuple of Tensors (all with this node as `grad_fn`) when
+        forward returned a tuple."""
+        ctx = cls.__new__(cls)
+        backend = None
+        any_requires_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                if backend is None:
+                    backend = a.backend
+                elif a.backend is not backend:
+                    raise RuntimeError(
+                        f"{cls.__name__}: expected all tensors on the same device, got "
+                        f"'{backend.device}' and '{a.backend.device}'; move them with "
+                        f".to(device) first")
+                if a._requires_grad:
+                    any_requires_grad = True
+        ctx.backend = backend
+        record = any_requires_grad and cls.differentiable and _grad_mode.enabled
+        if record:
+            # per input: does a gradient have to flow to it? (only built for recorded nodes:
+            # under no_grad, e.g. in an optimizer step, an op costs as little as possible)
+            ctx.inputs = args
+            ctx.needs_input_grad = [isinstance(a, Tensor) and a._requires_grad for a in args]
+        data = cls.forward(ctx, *args, **kwargs)
+        if isinstance(data, tuple):
+            return ctx._several_outputs(data, record)
+        if isinstance(data, Tensor):  # user-defined Functions return Tensors
+            data = data.array
+        out = Tensor._make(data, ctx.backend)  # forward may move it (Tensor.to(device))
+        if record:
+            out.grad_fn = ctx
+            out._requires_grad = True
+            ctx._note_versions()
+            if cls.saves_output:
+                ctx._output_ref = weakref.ref(out)
+        return out
+
+    def _several_outputs(self, results: tuple, record: bool) -> tuple:
+        """One Tensor per result of forward. When recorded, each floating-point one gets
+        this node as `grad_fn` and its position as `_output_nr`; integer and bool outputs
+        carry no gradient, as in PyTorch."""
+        outs = []
+        for i, data in enumerate(results):
+            out = Tensor._make(data.array if isinstance(data, Tensor) else data, self.backend)
+            if record and out.dtype.is_floating_point:
+                out.grad_fn, out._output_nr, out._requires_grad = self, i, True
+            outs.append(out)
+        if record:
+            self.n_outputs = len(outs)
+            self._output_specs = [(o.array.shape, o.dtype) for o in outs]
+            self._note_versions()
+        return tuple(outs)
+
+    def _note_versions(self) -> None:
+        """Remember the versions of the inputs and saved tensors, to detect in-place changes
+        before backward (forward never changes an array, so now is as good as when saved)."""
+        self._input_versions = [a._version if n else 0
+                                for a, n in zip(self.inputs, self.needs_input_grad)]
+        if self._saved:
+            self._saved_versions = [t._version if isinstance(t, Tensor) else None
+                                    for t in self._saved]
+
+    def _output_grads(self, grads: list) -> list:
+        """The gradient of each output, for backward: zeros for those that got none
+        (None instead when `materialize_grads` is off)."""
+        if not self.materialize_grads:
+            return grads
+        b = self.backend
+        return [Tensor._make(b.zeros(shape, dtype), b) if g is None else g
+                for g, (shape, dtype) in zip(grads, self._output_specs)]
+
+    def _release(self) -> None:
+        """Free what backward needed (PyTorch frees saved tensors unless retain_graph):
+        saved tensors, inputs, and anything else forward kept on ctx."""
+        self.__dict__.clear()
+        self._freed = True
 
 
-_grad_mode = _GradMode()
-
-
-def is_grad_enabled() -> bool:
-    return _grad_mode.enabled
-
-
-class _GradModeContext:
-    """Base for no_grad / enable_grad / set_grad_enabled: a context manager and decorator."""
-
-    mode = True
-
-    def __enter__(self):
-        self._prev = _grad_mode.enabled
-        _grad_mode.enabled = self.mode
-
-    def __exit__(self, *exc):
-        _grad_mode.enabled = self._prev
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__(*self._init_args()):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-    def _init_args(self) -> tuple:
-        return ()
-
-
-class _NoArgGradModeContext(_GradModeContext):
-    """no_grad / enable_grad take no arguments, so (as in PyTorch) they also decorate bare:
-    `@sg.no_grad` as well as `@sg.no_grad()`."""
-
-    def __new__(cls, fn=None):
-        self = super().__new__(cls)
-        if fn is None:
-            return self
-        if not callable(fn):
-            raise TypeError(f"{cls.__name__}() takes no arguments (got "
-                            f"{type(fn).__name__}); use it as `with sg.{cls.__name__}():` or "
-                            f"as a decorator")
-        return self(fn)  # used as `@sg.no_grad` on a function: return the wrapped function
-
-    def __init__(self, fn=None):
-        pass
-
-
-class no_grad(_NoArgGradModeContext):  # noqa: N801 - PyTorch's spelling
-    """Run without recording the graph: `with sg.no_grad(): ...`, `@sg.no_grad()` or
-    `@sg.no_grad`."""
-
-    mode = False
-
-
-class enable_grad(_NoArgGradModeContext):  # noqa: N801
-    """Record the graph again inside a `no_grad` region."""
-
-    mode = True
-
-
-inference_mode = no_grad
-
-
-class set_grad_enabled(_GradModeContext):  # noqa: N801
-    """`set_grad_enabled(False)` switches recording off now; as a context it restores after."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self._prev = _grad_mode.enabled
-        _grad_mode.enabled = self.mode
-
-    def __enter__(self):
-        pass
-
-    def _init_args(self) -> tuple:
-        return (self.mode,)
+_FREED_MESSAGE = (
+    "{op}: trying to backward through the graph a second time (or to use saved tensors "
+    "after they were freed). The first backward frees the graph's saved values; pass "
+    "retain_graph=True to the first backward() if you need to go through it again.")
 
 
 # ---------------------------------------------------------------------------------------
-# Tensor
+# Tensor: an array, and the autograd state around it
 # ---------------------------------------------------------------------------------------
 
 
@@ -139,55 +231,45 @@ class Tensor:
 
     `Tensor(data)` makes float32 tensors like `torch.Tensor`; `sg.tensor(data)` infers the
     dtype like `torch.tensor` (Python floats -> float32, ints -> int64, bools -> bool).
+    This class holds the array and the autograd state; the rest of its methods are
+    attached by `smolgrad/ops/` (see `register`).
     """
 
-    __slots__ = ("array", "backend", "grad_fn", "_grad", "_requires_grad", "_version",
-                 "_retains_grad", "_hooks", "_view", "_views", "__weakref__")
-    __array_priority__ = 1000  # so that `ndarray * Tensor` calls Tensor.__rmul__
+    __slots__ = ("array", "backend", "grad_fn", "_output_nr", "_grad", "_requires_grad",
+                 "_version", "_retains_grad", "_hooks", "_view", "_views", "__weakref__")
 
-    def __init__(self, data=None, dtype=None, device=None, requires_grad: bool = False):
-        if data is None:
-            data = []
-        dtype = dt.float32 if dtype is None else dtype
-        backend = _backend_for(data, device)
-        self.array = _to_array(data, dt.as_dtype(dtype), backend)
-        self.backend = backend
-        self.grad_fn = None
-        self._grad = None
-        self._requires_grad = False
-        self._version = 0
-        self._retains_grad = False
-        self._hooks = None
-        self._view = self._views = None  # see ops/views.py
+    def __new__(cls, data=None, dtype=None, device=None, requires_grad: bool = False):
+        t = cls._make(*cls._from_data([] if data is None else data, dtype, device))
         if requires_grad:
-            self.requires_grad_(True)
-
-    @classmethod
-    def _make(cls, data, backend) -> Tensor:
-        """Wrap a backend array without copying or checking (the hot path of every op)."""
-        t = object.__new__(cls)
-        t.array = data
-        t.backend = backend
-        t.grad_fn = None
-        t._grad = None
-        t._requires_grad = False
-        t._version = 0
-        t._retains_grad = False
-        t._hooks = None
-        t._view = t._views = None
+            t.requires_grad_(True)
         return t
 
-    # -- what it is -----------------------------------------------------------------------
+    @staticmethod
+    def _from_data(data, dtype, device) -> tuple:
+        """(array, backend) for Python data, arrays or Tensors: a new array, float32 unless
+        `dtype` says otherwise. Provided by smolgrad/ops/construction.py."""
+        raise NotImplementedError("smolgrad.ops is not imported")
+
+    @classmethod
+    def _make(cls, array, backend) -> Tensor:
+        """Wrap a backend array without copying or checking (the hot path of every op)."""
+        t = object.__new__(cls)
+        t.array = array
+        t.backend = backend
+        t.grad_fn = None
+        t._output_nr = 0          # which output of grad_fn this tensor is
+        t._grad = None
+        t._requires_grad = False
+        t._version = 0            # bumped by every in-place change (ops/views.py)
+        t._retains_grad = False
+        t._hooks = None
+        t._view = t._views = None  # see ops/views.py
+        return t
+
+    # -- what it is (for the error messages below) ----------------------------------------
     @property
     def shape(self) -> tuple:
         return tuple(self.array.shape)
-
-    @property
-    def ndim(self) -> int:
-        return self.array.ndim
-
-    def dim(self) -> int:
-        return self.array.ndim
 
     @property
     def dtype(self) -> dt.dtype:
@@ -200,30 +282,11 @@ class Tensor:
     def device(self) -> device:
         return device(self.backend.device)
 
-    def size(self, dim: int | None = None):
-        if dim is None:
-            return self.shape
-        n = self.ndim
-        if not -n <= dim < n:
-            raise IndexError(f"size: dimension out of range (expected to be in range of "
-                             f"[{-n}, {n - 1}], but got {dim}) for a tensor of shape "
-                             f"{self.shape}")
-        return self.shape[dim]
-
-    def numel(self) -> int:
-        return math.prod(self.array.shape)
-
-    def element_size(self) -> int:
-        return self.dtype.itemsize
-
-    def is_floating_point(self) -> bool:
-        return self.dtype.is_floating_point
-
+    # -- gradients ------------------------------------------------------------------------
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
-    # -- gradients ------------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -242,10 +305,6 @@ class Tensor:
                                f"gradients, got dtype {self.dtype}")
         self._requires_grad = bool(flag)
         return self
-
-    def set_requires_grad(self, flag: bool = True) -> Tensor:
-        """The original smolgrad's name for `requires_grad_`."""
-        return self.requires_grad_(flag)
 
     @property
     def grad(self) -> Tensor | None:
@@ -293,68 +352,9 @@ class Tensor:
     def backward(self, gradient=None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch semantics)."""
-        if gradient is None:
-            if self.numel() != 1:
-                raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
-                                   f"outputs, but this tensor has shape {self.shape}; pass "
-                                   f"gradient= of that shape")
-            gradient = Tensor._make(self.backend.ones(self.array.shape, self.dtype), self.backend)
-        run_backward([self], [gradient], retain_graph, create_graph, inputs=inputs,
+        seeds = root_gradients([self], [gradient], "backward", "gradient")
+        run_backward([self], seeds, retain_graph, create_graph, inputs=inputs,
                      accumulate=True)
-
-    # -- leaving smolgrad -----------------------------------------------------------------
-    def item(self):
-        if self.numel() != 1:
-            raise RuntimeError(f"item: a Tensor with {self.numel()} elements (shape "
-                               f"{self.shape}) cannot be converted to a Python number")
-        return self.backend.item(self.array)
-
-    def tolist(self):
-        return self.backend.to_numpy(self.array).tolist()
-
-    def numpy(self):
-        if self._requires_grad:
-            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
-                               "use tensor.detach().numpy()")
-        return self.backend.to_numpy(self.array)
-
-    def __array__(self, dtype=None, copy=None):
-        out = self.numpy()
-        return out if dtype is None else out.astype(dtype)
-
-    def __len__(self) -> int:
-        if self.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self.array.shape[0]
-
-    def __iter__(self):
-        if self.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(len(self)))
-
-    def __contains__(self, element) -> bool:
-        """`v in t`: does any element equal v (PyTorch's meaning)?"""
-        return bool((self == element).any().item())
-
-    def __bool__(self) -> bool:
-        if self.numel() != 1:
-            raise RuntimeError(f"bool: the truth value of a tensor with {self.numel()} "
-                               f"elements is ambiguous; use .any() or .all()")
-        return bool(self.item())
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __index__(self) -> int:
-        if self.dtype.is_floating_point or self.numel() != 1:
-            raise TypeError("only integer tensors of a single element can be converted to "
-                            "an index")
-        return int(self.item())
-
-    __hash__ = object.__hash__  # tensors hash by identity, as in PyTorch
 
 
 class _HookHandle:
@@ -366,217 +366,186 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
-def _backend_for(data, device_name):
-    if device_name is not None:
-        return get_backend(canonical_device(device_name))
-    if isinstance(data, Tensor):
-        return data.backend
-    return get_backend(None)
-
-
-def _to_array(data, dtype, backend):
-    """Convert user data (scalars, lists, arrays of any backend, Tensors) to an array."""
-    if isinstance(data, Tensor):
-        if data.backend is not backend:
-            data = data.backend.to_numpy(data.array)
-        else:
-            return backend.astype(backend.copy(data.array), dtype)
-    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
-        data = [_to_numpy_nested(d) for d in data]
-    array = backend.asarray(data, dtype)
-    if array is data or getattr(array, "base", None) is data:
-        array = backend.copy(array)  # like torch.tensor: never share the caller's array
-    return array
-
-
-def _flat(data):
-    for d in data:
-        if isinstance(d, (list, tuple)):
-            yield from _flat(d)
-        else:
-            yield d
-
-
-def _to_numpy_nested(d):
-    if isinstance(d, Tensor):
-        return d.backend.to_numpy(d.array)
-    if isinstance(d, (list, tuple)):
-        return [_to_numpy_nested(x) for x in d]
-    return d
-
-
-def infer_dtype(data) -> dt.dtype:
-    """PyTorch's inference for `sg.tensor(data)`: float -> default float, int -> int64."""
-    if isinstance(data, Tensor):
-        return data.dtype
-    native = getattr(data, "dtype", None)
-    if native is not None:
-        return dt.as_dtype(str(native).split(".")[-1])
-    kinds = {type(x) for x in _flat(data)} if isinstance(data, (list, tuple)) else {type(data)}
-    kinds = {bool if issubclass(k, bool) else k for k in kinds}
-    if not kinds or any(not issubclass(k, (bool, int)) for k in kinds):
-        return dt.get_default_dtype()
-    return dt.bool_ if kinds == {bool} else dt.int64
-
-
 # ---------------------------------------------------------------------------------------
-# Function: one differentiable op, and (as an instance) one node of the graph
+# Backward: the order of the walk, then the chain rule node by node
 # ---------------------------------------------------------------------------------------
 
 
-class Function:
-    """Subclass with `forward(ctx, *inputs) -> array` and `backward(ctx, grad) -> grads`.
+def topological_order(roots, every_input: bool = False) -> list:
+    """The graph below `roots` as one list of tensors and nodes, in an order backward can
+    follow: each tensor before the node that made it (its `grad_fn`), each node after all
+    of its outputs and before its inputs.
 
-    The instance created by `apply` is both the `ctx` the two methods share and the graph
-    node stored in the output's `grad_fn`. It holds:
-      inputs            the positional arguments of forward (Tensors and plain values)
-      needs_input_grad  one bool per input: does the gradient need to reach it?
-      backend           the array library of the inputs (`ctx.backend.exp(...)`)
-      saved_tensors     what forward saved with `save_for_backward`, version-checked
-      output            the tensor this node produced, when the class sets
-                        `saves_output = True` (held weakly: node and output must not keep
-                        each other alive)
-    """
-
-    saves_output = False    # set True when backward wants the forward's result (exp, tanh)
-    differentiable = True   # False for ops whose output has no gradient (argmax, ==)
-
-    inputs = ()
-    needs_input_grad = ()
-    _saved = None
-    _saved_versions = ()
-    _freed = False
-
-    @staticmethod
-    def forward(ctx, *args, **kwargs):
-        raise NotImplementedError
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise NotImplementedError
-
-    def save_for_backward(self, *tensors) -> None:
-        # Only stored here: `apply` notes their versions when it records the node (when it
-        # does not, nothing will read them, and noting them would be wasted work).
-        self._saved = tensors
-
-    @property
-    def saved_tensors(self) -> tuple:
-        if self._freed:
-            raise RuntimeError(_FREED_MESSAGE.format(op=self.name))
-        saved = self._saved or ()
-        for i, (t, v) in enumerate(zip(saved, self._saved_versions)):
-            if isinstance(t, Tensor) and t._version != v:
-                raise RuntimeError(
-                    f"{self.name}: one of the tensors it saved for backward (input {i}, shape "
-                    f"{t.shape}, dtype {t.dtype.name}) was modified by an in-place operation "
-                    f"(version {v} -> {t._version}); compute it out of place or clone() it "
-                    f"before changing it")
-        return saved
-
-    @property
-    def output(self) -> Tensor:
-        out = self._output_ref() if self._output_ref is not None else None
-        if out is None or out._version != 0:
-            raise RuntimeError(f"{self.name}: its output, needed for backward, was modified "
-                               f"by an in-place operation or freed; use an out-of-place op")
-        return out
-
-    _output_ref = None
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
-
-    def __repr__(self) -> str:
-        return f"<{self.name}Backward0>"
-
-    @classmethod
-    def apply(cls, *args, **kwargs) -> Tensor:
-        """Run forward on the inputs; record the node if a gradient will be needed."""
-        ctx = cls.__new__(cls)
-        backend = None
-        any_requires_grad = False
-        for a in args:
-            if isinstance(a, Tensor):
-                if backend is None:
-                    backend = a.backend
-                elif a.backend is not backend:
-                    raise RuntimeError(
-                        f"{cls.__name__}: expected all tensors on the same device, got "
-                        f"'{backend.device}' and '{a.backend.device}'; move them with "
-                        f".to(device) first")
-                if a._requires_grad:
-                    any_requires_grad = True
-        ctx.backend = backend
-        record = any_requires_grad and cls.differentiable and _grad_mode.enabled
-        if record:
-            # per input: does a gradient have to flow to it? (only built for recorded nodes:
-            # under no_grad, e.g. in an optimizer step, an op costs as little as possible)
-            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
-            ctx.inputs = args
-            ctx.needs_input_grad = needs
-        data = cls.forward(ctx, *args, **kwargs)
-        if isinstance(data, Tensor):  # user-defined Functions may return a Tensor
-            data = data.array
-        out = Tensor._make(data, ctx.backend)  # forward may move it (Tensor.to(device))
-        if record:
-            out.grad_fn = ctx
-            out._requires_grad = True
-            # versions of the inputs and saved tensors, to detect in-place changes before
-            # backward (forward never changes an array, so now is as good as when saved)
-            ctx._input_versions = [a._version if n else 0 for a, n in zip(args, needs)]
-            if ctx._saved:
-                ctx._saved_versions = [t._version if isinstance(t, Tensor) else None
-                                       for t in ctx._saved]
-            if cls.saves_output:
-                ctx._output_ref = weakref.ref(out)
-        return out
-
-    def _release(self) -> None:
-        """Free what backward needed (PyTorch frees saved tensors unless retain_graph):
-        saved tensors, inputs, and anything else forward kept on ctx."""
-        self.__dict__.clear()
-        self._freed = True
-
-
-_FREED_MESSAGE = (
-    "{op}: trying to backward through the graph a second time (or to use saved tensors "
-    "after they were freed). The first backward frees the graph's saved values; pass "
-    "retain_graph=True to the first backward() if you need to go through it again.")
-
-
-# ---------------------------------------------------------------------------------------
-# Backward: topological order, then the chain rule node by node
-# ---------------------------------------------------------------------------------------
-
-
-def topological_order(roots) -> list:
-    """Tensors reachable from `roots` through grad_fn inputs, each after all its consumers.
-
-    An explicit stack instead of recursion, so a million-op chain does not hit Python's
+    Only inputs that need a gradient are followed; `every_input=True` also lists the other
+    tensor arguments (for drawing the graph). Arguments are visited left to right. An
+    explicit stack instead of recursion, so a million-op chain does not hit Python's
     recursion limit.
     """
     order, seen = [], set()
-    stack = [(r, False) for r in roots]
+    stack = [(r, False) for r in reversed(roots)]
     while stack:
-        t, expanded = stack.pop()
+        item, expanded = stack.pop()
         if expanded:
-            order.append(t)
+            order.append(item)
             continue
-        if id(t) in seen:
+        if id(item) in seen:
             continue
-        seen.add(id(t))
-        stack.append((t, True))
-        node = t.grad_fn
-        if node is not None:
-            if node._freed:
-                raise RuntimeError(_FREED_MESSAGE.format(op=node.name))
-            for inp, needed in zip(node.inputs, node.needs_input_grad):
-                if needed and id(inp) not in seen:
-                    stack.append((inp, False))
+        seen.add(id(item))
+        stack.append((item, True))
+        if isinstance(item, Tensor):
+            if item.grad_fn is not None:
+                stack.append((item.grad_fn, False))
+            continue
+        if item._freed:
+            raise RuntimeError(_FREED_MESSAGE.format(op=item.name))
+        for inp, needed in zip(reversed(item.inputs), reversed(item.needs_input_grad)):
+            if (needed or every_input and isinstance(inp, Tensor)) and id(inp) not in seen:
+                stack.append((inp, False))
     order.reverse()
     return order
+
+
+def root_gradients(outputs, gradients, op: str, arg: str) -> list:
+    """The gradient backward starts from at each output: the one given (data is converted
+    to the output's dtype and device), or, for None, ones; implicit only for a
+    one-element output, as in PyTorch. `op` and `arg` name the caller in errors."""
+    seeds = []
+    for out, g in zip(outputs, gradients):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{op}: outputs must be Tensors, got {type(out).__name__}")
+        if g is None:
+            if math.prod(out.shape) != 1:
+                raise RuntimeError(f"{op}: grad can be implicitly created only for scalar "
+                                   f"outputs, but an output has shape {out.shape}; pass "
+                                   f"{arg}= of that shape")
+            g = Tensor._make(out.backend.ones(out.array.shape, out.dtype), out.backend)
+        elif not isinstance(g, Tensor):
+            g = Tensor(g, dtype=out.dtype, device=out.device)
+        if g.backend is not out.backend:
+            raise RuntimeError(f"{op}: gradient is on device '{g.device}', but the output "
+                               f"is on '{out.device}'; move it with .to('{out.device}')")
+        if g.shape != out.shape:
+            raise RuntimeError(f"{op}: gradient has shape {g.shape}, but the output has "
+                               f"shape {out.shape}")
+        seeds.append(g)
+    return seeds
+
+
+def run_backward(roots, root_grads, retain_graph=None, create_graph=False, inputs=None,
+                 accumulate=True, observer=None):
+    """The engine: propagate `root_grads` (from `root_gradients`) from `roots` back
+    through the graph, in `topological_order`.
+
+    With `accumulate=True` (Tensor.backward) gradients are added into leaves' `.grad` (and
+    retained non-leaves'); with `accumulate=False` (autograd.grad) nothing is stored and the
+    gradients of `inputs` are returned instead. `observer(tensor, node, grad, steps)`, when
+    given, sees every node as it is processed (`smolgrad.viz.explain_backward` uses it);
+    `steps` holds one `(input, raw_grad, final_grad, summed_axes)` per input reached.
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    walk = _BackwardPass(inputs, accumulate, create_graph, observer)
+    walk.seed(roots, root_grads)
+    with set_grad_enabled(create_graph):
+        for item in topological_order(roots):
+            if isinstance(item, Tensor):
+                walk.tensor_done(item)
+            elif walk.run_node(item) and not retain_graph:
+                item._release()
+    evaluate([t._grad for t in walk.stored])
+    return walk.results
+
+
+class _BackwardPass:
+    """The state of one backward pass, and its steps.
+
+    A tensor's gradient is the sum of what its consumers sent it (`grads`); when the walk
+    reaches the tensor that sum is complete, and `tensor_done` hands it on to the node that
+    made the tensor (`node_grads`, one slot per output). When the walk reaches the node,
+    all its outputs are done, and `run_node` calls its backward once.
+    """
+
+    def __init__(self, inputs, accumulate: bool, create_graph: bool, observer):
+        self.grads: dict[int, Tensor] = {}   # id(tensor) -> its gradient so far
+        self.node_grads: dict[int, list] = {}  # id(node) -> [an output, [grad per output]]
+        self.wanted = None if inputs is None else {id(t): i for i, t in enumerate(inputs)}
+        self.results = None if inputs is None else [None] * len(inputs)
+        self.accumulate, self.create_graph, self.observer = accumulate, create_graph, observer
+        self.stored: list[Tensor] = []       # tensors whose .grad changed
+
+    def add(self, t: Tensor, g: Tensor) -> None:
+        key = id(t)
+        self.grads[key] = self.grads[key] + g if key in self.grads else g
+
+    def seed(self, roots, root_grads) -> None:
+        for r, g in zip(roots, root_grads):
+            if not isinstance(r, Tensor) or not r._requires_grad:
+                raise RuntimeError("backward: element of the outputs does not require grad "
+                                   "and has no grad_fn (was it computed under no_grad, or "
+                                   "from tensors without requires_grad=True?)")
+            self.add(r, g)
+
+    def tensor_done(self, t: Tensor) -> None:
+        """t's gradient is complete: run its hooks, store or return it, pass it on."""
+        g = self.grads.pop(id(t), None)
+        if g is None:
+            return
+        if t._hooks:
+            g = _run_hooks(t, g)
+        wanted = self.wanted
+        if wanted is not None and id(t) in wanted:
+            self.results[wanted[id(t)]] = g
+        if self.accumulate and (t.grad_fn is None or t._retains_grad) and (
+                wanted is None or id(t) in wanted):
+            # a new Tensor object around the (never mutated) array: .grad is not aliased
+            g_store = g if self.create_graph else Tensor._make(g.array, g.backend)
+            with _accumulate_lock:  # threads may run backward into a shared leaf
+                t._grad = g_store if t._grad is None else t._grad + g_store
+            self.stored.append(t)
+        node = t.grad_fn
+        if node is not None:
+            entry = self.node_grads.setdefault(id(node), [t, [None] * node.n_outputs])
+            entry[1][t._output_nr] = g
+
+    def run_node(self, node: Function) -> bool:
+        """Call node's backward on its outputs' gradients and send each returned gradient
+        to its input. False when no gradient reached the node (it did not run)."""
+        entry = self.node_grads.pop(id(node), None)
+        if entry is None:
+            return False
+        t, out_grads = entry
+        if node.n_outputs > 1:
+            out_grads = node._output_grads(out_grads)
+        in_grads = type(node).backward(node, *out_grads)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        steps = [] if self.observer is not None else None
+        for inp, ig, needed, version in zip(node.inputs, in_grads, node.needs_input_grad,
+                                            node._input_versions):
+            if needed and ig is not None:
+                self.add(inp, _input_gradient(node, inp, ig, version, steps))
+        if steps is not None:
+            self.observer(t, node, out_grads[t._output_nr], steps)
+        return True
+
+
+def _input_gradient(node: Function, inp: Tensor, grad, version: int, steps) -> Tensor:
+    """What backward returned for `inp`, checked and brought to inp's shape and dtype
+    (noted in `steps`, when observed)."""
+    if inp._version != version and inp.grad_fn is not None:
+        raise RuntimeError(
+            f"{node.name}: its input of shape {inp.shape} was modified by an in-place "
+            f"operation after {node.name} used it (version {version} -> {inp._version}); "
+            f"use an out-of-place op")
+    if not isinstance(grad, Tensor):
+        grad = Tensor._make(node.backend.asarray(grad), node.backend)
+    final = grad
+    if grad.array.shape != inp.array.shape or grad.array.dtype != inp.array.dtype:
+        final = _unbroadcast(grad, inp, node)
+    if steps is not None:
+        axes = broadcast_axes(grad.shape, inp.shape) if grad.shape != inp.shape else ()
+        steps.append((inp, grad, final, axes))
+    return final
 
 
 def broadcast_axes(grad_shape: tuple, shape: tuple) -> tuple:
@@ -607,91 +576,6 @@ def _unbroadcast(grad: Tensor, inp: Tensor, node: Function) -> Tensor:
     if grad.array.dtype != inp.array.dtype:
         grad = grad.to(inp.dtype)
     return grad
-
-
-def run_backward(roots, root_grads, retain_graph=None, create_graph=False, inputs=None,
-                 accumulate=True, observer=None):
-    """The engine: propagate `root_grads` from `roots` back through the graph.
-
-    With `accumulate=True` (Tensor.backward) gradients are added into leaves' `.grad` (and
-    retained non-leaves'); with `accumulate=False` (autograd.grad) nothing is stored and the
-    gradients of `inputs` are returned instead. `observer(tensor, node, grad, steps)`, when
-    given, sees every node as it is processed (`smolgrad.viz.explain_backward` uses it);
-    `steps` holds one `(input, raw_grad, final_grad, summed_axes)` per input reached.
-    """
-    if retain_graph is None:
-        retain_graph = create_graph
-    grads: dict[int, Tensor] = {}
-    for r, g in zip(roots, root_grads):
-        if not isinstance(r, Tensor) or not r._requires_grad:
-            raise RuntimeError("backward: element of the outputs does not require grad and "
-                               "has no grad_fn (was it computed under no_grad, or from "
-                               "tensors without requires_grad=True?)")
-        g = g if isinstance(g, Tensor) else Tensor(g, dtype=r.dtype, device=r.device)
-        if g.backend is not r.backend:
-            raise RuntimeError(f"backward: gradient is on device '{g.device}', but the output "
-                               f"is on '{r.device}'; move it with .to('{r.device}')")
-        if g.shape != r.shape:
-            raise RuntimeError(f"backward: gradient has shape {g.shape}, but the output has "
-                               f"shape {r.shape}")
-        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
-    wanted = None
-    if inputs is not None:
-        wanted = {id(t): i for i, t in enumerate(inputs)}
-        results = [None] * len(inputs)
-    touched = []
-    with set_grad_enabled(create_graph):
-        for t in topological_order(roots):
-            g = grads.pop(id(t), None)
-            if g is None:
-                continue
-            if t._hooks:
-                g = _run_hooks(t, g)
-            if wanted is not None and id(t) in wanted:
-                results[wanted[id(t)]] = g
-            if accumulate and (t.grad_fn is None or t._retains_grad) and (
-                    wanted is None or id(t) in wanted):
-                # a new Tensor object around the (never mutated) array: .grad is not aliased
-                g_store = g if create_graph else Tensor._make(g.array, g.backend)
-                with _accumulate_lock:  # threads may run backward into a shared leaf
-                    t._grad = g_store if t._grad is None else t._grad + g_store
-                touched.append(t)
-            node = t.grad_fn
-            if node is None:
-                continue
-            in_grads = type(node).backward(node, g)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            if len(in_grads) < len(node.inputs):
-                in_grads = in_grads + (None,) * (len(node.inputs) - len(in_grads))
-            steps = [] if observer is not None else None
-            for inp, ig, needed, version in zip(node.inputs, in_grads, node.needs_input_grad,
-                                                node._input_versions):
-                if not needed or ig is None:
-                    continue
-                if inp._version != version and inp.grad_fn is not None:
-                    raise RuntimeError(
-                        f"{node.name}: its input of shape {inp.shape} was modified by an "
-                        f"in-place operation after {node.name} used it (version {version} -> "
-                        f"{inp._version}); use an out-of-place op")
-                if not isinstance(ig, Tensor):
-                    ig = Tensor._make(node.backend.asarray(ig), node.backend)
-                raw = ig
-                if ig.array.shape != inp.array.shape or ig.array.dtype != inp.array.dtype:
-                    ig = _unbroadcast(ig, inp, node)
-                if steps is not None:
-                    axes = broadcast_axes(raw.shape, inp.shape) if raw.shape != inp.shape else ()
-                    steps.append((inp, raw, ig, axes))
-                key = id(inp)
-                grads[key] = grads[key] + ig if key in grads else ig
-            if observer is not None:
-                observer(t, node, g, steps)
-            if not retain_graph:
-                node._release()
-    evaluate([t._grad for t in touched])
-    if inputs is not None:
-        return results
-    return None
 
 
 _accumulate_lock = threading.Lock()

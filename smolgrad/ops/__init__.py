@@ -1,5 +1,6 @@
 """The op library, one module per family. Importing it attaches the Tensor methods."""
 
 from . import (  # noqa: F401
-    convert, creation, elementwise, linalg, movement, printing, reduce, sampling, views,
+    construction, convert, creation, elementwise, linalg, movement, printing, reduce, sampling,
+    tensor_api, views,
 )

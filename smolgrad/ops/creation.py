@@ -13,8 +13,9 @@ import math
 
 from .. import dtypes as dt
 from ..arrays import get_backend, loaded_backends
-from ..engine import Tensor, infer_dtype, register
+from ..engine import Tensor, register
 from .common import shape_arg
+from .construction import infer_dtype
 
 _seed = None
 

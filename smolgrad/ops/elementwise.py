@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from .. import dtypes as dt
-from ..engine import Function, Tensor, infer_dtype, register
+from ..engine import Function, Tensor, register
+from .construction import infer_dtype
 
 
 def _data(v):

@@ -133,7 +133,8 @@ def _stand_in(t: Tensor) -> Tensor:
     """A new Tensor object for t's current value and history: the graph keeps pointing at
     it after t itself takes a new value."""
     old = Tensor._make(t.array, t.backend)
-    old.grad_fn, old._requires_grad, old._version = t.grad_fn, t._requires_grad, t._version
+    old.grad_fn, old._output_nr, old._requires_grad = t.grad_fn, t._output_nr, t._requires_grad
+    old._version = t._version
     return old
 
 
@@ -148,6 +149,7 @@ def _refresh_views(base: Tensor, bump: bool, recorded: bool) -> None:
         if recorded and base._requires_grad:
             fresh = view_through(source, steps)
             v.array, v.grad_fn, v._requires_grad = fresh.array, fresh.grad_fn, True
+            v._output_nr = fresh._output_nr
         else:
             v.array = apply_steps(base.backend, base.array, steps)
         if bump:
@@ -239,7 +241,8 @@ def inplace(self: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         self.array = _fit(self, result.array)
         self._version += 1
         if result.grad_fn is not None:
-            self.grad_fn, self._requires_grad = result.grad_fn, True
+            self.grad_fn, self._output_nr, self._requires_grad = (result.grad_fn,
+                                                                  result._output_nr, True)
         elif self.grad_fn is not None:  # the new value no longer depends on the old history
             self.grad_fn, self._requires_grad = None, False
         _refresh_views(self, bump=True, recorded=True)
@@ -250,6 +253,7 @@ def inplace(self: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     new_base = WriteView.apply(base_old, value, view.steps)
     target.array, target.grad_fn, target._requires_grad = (new_base.array, new_base.grad_fn,
                                                            True)
+    target._output_nr = new_base._output_nr
     target._version += 1
     _refresh_views(target, bump=True, recorded=True)
     return self

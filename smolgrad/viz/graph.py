@@ -98,25 +98,10 @@ def _as_roots(outputs, who: str) -> list:
 
 def _inputs_first(roots: list) -> list:
     """The graph's tensors, each after the tensors it was computed from, arguments visited
-    left to right (a depth-first post-order: `x, w, x*w, b, x*w + b`). Tensor arguments
-    that need no gradient (data, targets) are included; the walk does not go below them."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        t, finished = stack.pop()
-        if finished:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        node = t.grad_fn
-        if node is not None:
-            for inp in reversed(node.inputs):
-                if isinstance(inp, Tensor) and id(inp) not in seen:
-                    stack.append((inp, False))
-    return order
+    left to right (`x, w, x*w, b, x*w + b`): the engine's backward order turned around.
+    Tensor arguments that need no gradient (data, targets) are included."""
+    order = topological_order(roots, every_input=True)
+    return [t for t in reversed(order) if isinstance(t, Tensor)]
 
 
 def _forward_order(roots: list, params, who: str) -> list:
