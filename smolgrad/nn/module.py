@@ -227,7 +227,7 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -237,7 +237,7 @@ class Module:
         elif isinstance(value, Module):
             if "_modules" not in self.__dict__:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._forget(name)
+            self._forget(name, keep="_modules")
             self._modules[name] = value
         elif "_modules" in self.__dict__ and name in self._modules:
             if value is not None:
@@ -247,7 +247,7 @@ class Module:
         elif isinstance(value, Buffer):
             if "_buffers" not in self.__dict__:
                 raise AttributeError("cannot assign buffer before Module.__init__() call")
-            self._forget(name)
+            self._forget(name, keep="_buffers")
             self.register_buffer(name, value, persistent=value.persistent)
         elif "_buffers" in self.__dict__ and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
@@ -257,12 +257,17 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
-        """Remove `name` from wherever it is, before it is registered somewhere else."""
+    def _forget(self, name: str, keep: str) -> None:
+        """Remove `name` from every store but `keep`, before it is registered in `keep`.
+        Replacing an entry of `keep` leaves it where it was: as in PyTorch, a child module
+        (parameter, buffer) assigned again keeps its place in named_parameters() and the
+        state_dict order."""
         self.__dict__.pop(name, None)
         for store in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[store].pop(name, None)
-        self._non_persistent_buffers_set.discard(name)
+            if store != keep:
+                self.__dict__[store].pop(name, None)
+        if keep != "_buffers":
+            self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name: str):
         # only called when normal lookup fails: look in the three registries

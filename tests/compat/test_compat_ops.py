@@ -100,3 +100,21 @@ def test_bincount_rejects_what_pytorch_rejects(device, bad):
         sg.bincount(sg.tensor(bad, device=device))
     with pytest.raises((RuntimeError, NotImplementedError)):
         torch.bincount(torch.tensor(bad))
+
+
+def _reassigned_names(lib) -> tuple:
+    """A model that replaces a child, a parameter and a buffer after creating others."""
+    model = lib.nn.Module()
+    model.decoder = lib.nn.Linear(2, 2)
+    model.register_buffer("pe", lib.zeros(2))
+    model.scale = lib.nn.Parameter(lib.ones(1))
+    model.emb = lib.nn.Embedding(3, 2)
+    model.decoder = lib.nn.Linear(2, 3)
+    model.scale = lib.nn.Parameter(lib.zeros(1))
+    model.register_buffer("pe", lib.ones(2), persistent=False)
+    model.pe = lib.ones(2)
+    return [n for n, _ in model.named_parameters()], list(model.state_dict())
+
+
+def test_reassigned_child_keeps_its_place():
+    assert _reassigned_names(sg) == _reassigned_names(torch)
