@@ -1,7 +1,8 @@
 """The MLX backend: smolgrad on Apple's MLX (Apple-silicon GPU on macOS, CPU on Linux).
 
-MLX looks like NumPy, so `MLXBackend` reuses `NumpyBackend`'s generic methods with
-`xp = mlx.core` and overrides only what MLX does differently:
+MLX looks like NumPy, so `MLXBackend` is `NumpyBackend` with `xp = mlx.core`: the
+library functions of the same names are bound (MLX has all but `nonzero`, which comes
+from the contract's derivation), and it overrides only what MLX does differently:
 
 - **Laziness.** An MLX operation only records what to compute; the numbers appear when
   something needs them (`mx.eval`, `.item()`, conversion to NumPy). `lazy = True` tells
@@ -25,13 +26,8 @@ import mlx.core as mx
 import numpy as np
 
 from .. import dtypes as dt
-from .numpy_backend import (
-    NumpyBackend,
-    ScalarAxisReductions,
-    index_arrays_by_dim,
-    scalar_axis,
-    scatter_index,
-)
+from .contract import along_axis_index, lenient_axis
+from .numpy_backend import NumpyBackend, ScalarAxisReductions, index_arrays_by_dim
 
 
 class MLXBackend(ScalarAxisReductions, NumpyBackend):
@@ -40,20 +36,16 @@ class MLXBackend(ScalarAxisReductions, NumpyBackend):
     name = "mlx"
     device = "mlx"
     lazy = True
-    has_bfloat16 = True
 
     def __init__(self):
-        super().__init__(xp=mx)  # binds LIBRARY_FUNCTIONS that MLXBackend does not define
-        on_gpu = mx.default_device() == mx.gpu
-        self.has_float64 = not on_gpu
-        self._to_native = {
+        natives = {
             dt.bool_: mx.bool_, dt.int32: mx.int32, dt.int64: mx.int64,
             dt.float16: mx.float16, dt.bfloat16: mx.bfloat16, dt.float32: mx.float32,
         }
-        if self.has_float64:
-            self._to_native[dt.float64] = mx.float64
-        self._from_native = {v: k for k, v in self._to_native.items()}
-        self.dtypes_by_native = self._from_native  # read by Tensor.dtype (a hot path)
+        if mx.default_device() != mx.gpu:  # float64 runs on MLX's CPU only
+            natives[dt.float64] = mx.float64
+        # binds the LIBRARY_FUNCTIONS that mlx.core has and MLXBackend does not define
+        super().__init__(xp=mx, natives=natives)
 
     # -- dtypes and conversion ------------------------------------------------------------
     def native(self, d: dt.dtype):
@@ -108,35 +100,26 @@ class MLXBackend(ScalarAxisReductions, NumpyBackend):
         if arrays:
             mx.eval(*arrays)
 
-    def item(self, x):
-        return x.item()
-
     def contiguous(self, x):
         return mx.contiguous(x)
 
-    # -- library functions MLX lacks or spells differently --------------------------------
-    def logical_xor(self, a, b):
-        return mx.not_equal(_as_bool(a), _as_bool(b))
-
-    def nonzero(self, x) -> tuple:
-        """Indices of the non-zero elements, one int64 array per axis (evaluates `x`)."""
-        return tuple(mx.array(i, dtype=mx.int64) for i in np.nonzero(self.to_numpy(x)))
-
-    # Reductions come from ScalarAxisReductions (axis 0 of a 0-d array, as NumPy allows).
+    # -- library functions MLX spells differently ------------------------------------------
+    # Reductions are bound as LenientAxis (axis 0 of a 0-d array, as NumPy allows);
+    # nonzero, which MLX lacks, is the contract's derivation (on the host).
     def argmax(self, x, axis=None, keepdims=False):
-        out = mx.argmax(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+        out = mx.argmax(x, axis=lenient_axis(x, axis), keepdims=keepdims)
         return out.astype(mx.int64)  # MLX returns uint32 indices
 
     def argsort(self, x, axis=-1):
         return mx.argsort(x, axis=axis).astype(mx.int64)  # MLX returns uint32 indices
 
     def argmin(self, x, axis=None, keepdims=False):
-        out = mx.argmin(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+        out = mx.argmin(x, axis=lenient_axis(x, axis), keepdims=keepdims)
         return out.astype(mx.int64)
 
     def logsumexp(self, x, axis, keepdims=False):
         """log Σ exp(x) over `axis`, stable (MLX subtracts the max; a row of -inf gives -inf)."""
-        return mx.logsumexp(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+        return mx.logsumexp(x, axis=lenient_axis(x, axis), keepdims=keepdims)
 
     def matmul(self, a, b):
         """MLX multiplies floating point matrices only; integers go through an exact
@@ -184,7 +167,7 @@ class MLXBackend(ScalarAxisReductions, NumpyBackend):
     def scatter_add(self, x, axis, index, src):
         """`x` with out[..., index[i], ...] += src[i] along `axis` (PyTorch's scatter_add)."""
         _check_bounds([(index, x.shape[axis], axis)], "scatter_add")
-        return x.at[scatter_index(mx, axis, index)].add(_like(src, x))
+        return x.at[along_axis_index(self, axis, index, index.shape)].add(_like(src, x))
 
     def sliding_windows(self, x, window_shape, axes):
         """All windows of `window_shape` over `axes`, like NumPy's sliding_window_view:
@@ -214,10 +197,6 @@ def _numpy_dtype(host: np.ndarray) -> dt.dtype:
     except TypeError:
         raise TypeError(f"device 'mlx': arrays of dtype {host.dtype} are not supported") \
             from None
-
-
-def _as_bool(a):
-    return (a if isinstance(a, mx.array) else mx.array(a)).astype(mx.bool_)
 
 
 def _like(value, x):

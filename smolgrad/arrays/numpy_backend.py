@@ -1,72 +1,58 @@
-"""The NumPy backend: the reference implementation of the backend interface.
+"""The NumPy backend: the contract of `contract.Backend` fulfilled by NumPy (and CuPy).
 
-Every op in `smolgrad.ops` reaches arrays only through a backend object like this one, so
-the same op code runs on NumPy, CuPy (whose API mirrors NumPy's; see cupy_backend.py) and
-MLX. The interface is the set of public names below; `arrays/__init__.py` lists it.
+`NumpyBackend` provides every required kernel of the contract for a NumPy-compatible
+module `xp`: the 36 whose NumPy names match are bound from the library by name
+(`LIBRARY_FUNCTIONS`), the others (asarray, astype, to_numpy, copy, is_array, full,
+arange, argsort, qr, getitem, setitem, index_add) are methods below. Of the derived
+primitives it overrides those NumPy has natively (faster, or more accurate: `log10`,
+`expm1`, `clip`, `nonzero`, ...; 26 more names of `LIBRARY_FUNCTIONS`, and the methods
+zeros, ones, empty, eye, linspace, item, contiguous, round, erf, pad, scatter_add,
+sliding_windows, fold_windows). CuPy, whose API mirrors NumPy's, reuses all of it with
+`xp = cupy` (cupy_backend.py); MLX reuses most of it (mlx_backend.py). A name the library
+lacks is not bound: the base class's derivation or missing-kernel stub stays in place.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from .. import dtypes as dt
 from .blas_threads import ThreadLimitedMatmul
+from .contract import Backend, lenient_axis
 
 
-class NumpyBackend:
+class NumpyBackend(Backend):
     """Array primitives over a NumPy-compatible module `xp` (NumPy itself, or CuPy)."""
 
     name = "numpy"
     device = "cpu"
-    has_float64 = True
-    has_bfloat16 = False
 
-    # Elementwise math, reductions and reshaping taken straight from the array library
-    # (bound once in __init__). Other backends bind the same names, overriding the ones
-    # their library spells differently, so this list is part of the backend interface.
+    # Kernels and natively-derived primitives taken straight from the array library, bound
+    # by name in Backend.__init__ unless a subclass defines its own method of that name.
     LIBRARY_FUNCTIONS = (
         "add subtract multiply divide power maximum minimum negative abs sign exp log "
         "log10 log2 log1p expm1 sqrt sin cos tanh floor ceil equal not_equal less less_equal "
         "greater greater_equal logical_and logical_or logical_not logical_xor where "
         "isnan isinf isfinite matmul einsum reshape transpose broadcast_to flip roll "
-        "concatenate stack tril triu take_along_axis sum prod max min argmax argmin "
+        "concatenate stack tril triu take_along_axis sum prod max min mean argmax argmin "
         "cumsum any all clip outer square nonzero"
     ).split()
+    # Reductions to bind as `LenientAxis` (for libraries stricter than NumPy about 0-d).
+    LENIENT_AXIS: tuple = ()
 
-    def __init__(self, xp=np):
-        self.xp = xp
-        self._rng = np.random.default_rng()
-        for fn in self.LIBRARY_FUNCTIONS:
-            if not hasattr(type(self), fn):  # a subclass's own method wins
-                setattr(self, fn, getattr(xp, fn))
+    def __init__(self, xp=np, natives: dict | None = None):
+        """`natives`: smolgrad dtype -> the library's dtype (default: NumPy's six)."""
+        if natives is None:
+            natives = {d: np.dtype(d.name) for d in
+                       (dt.bool_, dt.int32, dt.int64, dt.float16, dt.float32, dt.float64)}
+        super().__init__(natives, library=xp)
+        for name in self.LENIENT_AXIS:
+            if name in vars(self):  # bound from the library, not a method of the class
+                setattr(self, name, LenientAxis(vars(self)[name]))
         if xp is np:  # CPU BLAS: threads only for products big enough (blas_threads.py)
             self.matmul = ThreadLimitedMatmul(np.matmul)
-        self._to_native = {
-            dt.bool_: np.bool_, dt.int32: np.int32, dt.int64: np.int64,
-            dt.float16: np.float16, dt.float32: np.float32, dt.float64: np.float64,
-        }
-        self._from_native = {np.dtype(v): k for k, v in self._to_native.items()}
-        self.dtypes_by_native = self._from_native  # read by Tensor.dtype (a hot path)
 
-    def __repr__(self) -> str:
-        return f"<backend {self.name} on {self.device}>"
-
-    # -- dtypes and conversion ------------------------------------------------------------
-    def native(self, d: dt.dtype):
-        try:
-            return self._to_native[d]
-        except KeyError:
-            raise TypeError(f"dtype {d} is not supported on device '{self.device}' "
-                            f"({self.name} has no {d.name})") from None
-
-    def dtype_of(self, x) -> dt.dtype:
-        try:
-            return self._from_native[x.dtype]
-        except KeyError:
-            raise TypeError(f"arrays of dtype {x.dtype} are not supported by smolgrad") from None
-
+    # -- required kernels NumPy spells differently -----------------------------------------
     def is_array(self, x) -> bool:
         return isinstance(x, self.xp.ndarray)
 
@@ -85,73 +71,19 @@ class NumpyBackend:
     def copy(self, x):
         return x.copy()
 
-    def eval(self, *arrays) -> None:
-        """Force evaluation (a no-op for eager libraries; MLX overrides it)."""
-
-    def item(self, x):
-        return x.item()
-
-    # -- creation -------------------------------------------------------------------------
-    def zeros(self, shape, dtype):
-        return self.xp.zeros(shape, dtype=self.native(dtype))
-
-    def ones(self, shape, dtype):
-        return self.xp.ones(shape, dtype=self.native(dtype))
-
     def full(self, shape, value, dtype):
         return self.xp.full(shape, value, dtype=self.native(dtype))
 
-    def empty(self, shape, dtype):
-        return self.xp.empty(shape, dtype=self.native(dtype))
-
     def arange(self, start, stop, step, dtype):
         return self.xp.arange(start, stop, step, dtype=self.native(dtype))
-
-    def linspace(self, start, stop, steps, dtype):
-        return self.xp.linspace(start, stop, steps, dtype=self.native(dtype))
-
-    def eye(self, n, m, dtype):
-        return self.xp.eye(n, m, dtype=self.native(dtype))
-
-    # -- randomness: one generator per backend, reseeded by sg.manual_seed ---------------
-    def seed(self, seed: int) -> None:
-        self._rng = np.random.default_rng(seed)
-
-    def uniform(self, shape, low, high, dtype):
-        return self.asarray(self._rng.uniform(low, high, shape), dtype)
-
-    def normal(self, shape, mean, std, dtype):
-        return self.asarray(self._rng.normal(mean, std, shape), dtype)
-
-    def randint(self, low, high, shape, dtype):
-        return self.asarray(self._rng.integers(low, high, shape), dtype)
-
-    def permutation(self, n):
-        return self.asarray(self._rng.permutation(n), dt.int64)
-
-    # -- math the array library spells differently ----------------------------------------
-    def erf(self, x):
-        return _erf(x)
-
-    def round(self, x, decimals: int = 0):
-        return self.xp.round(x, decimals)
 
     def argsort(self, x, axis=-1):
         """Indices that sort `x` along `axis`, ascending (int64; stable)."""
         return self.xp.argsort(x, axis=axis, kind="stable")
 
-    def mean(self, x, axis=None, keepdims=False):
-        return self.xp.mean(x, axis=axis, keepdims=keepdims)
-
-    def logsumexp(self, x, axis, keepdims=False):
-        m = self.xp.max(x, axis=axis, keepdims=True)
-        m = self.xp.where(self.xp.isfinite(m), m, 0)
-        s = self.xp.log(self.xp.sum(self.xp.exp(x - m), axis=axis, keepdims=True)) + m
-        return s if keepdims else self.xp.squeeze(s, axis=axis)
-
-    # -- movement and indexing ------------------------------------------------------------
-    def pad(self, x, pad_width, value=0):
-        return self.xp.pad(x, pad_width, mode="constant", constant_values=value)
+    def qr(self, x):
+        """Reduced QR decomposition of a 2-D array: (q, r) with x = q @ r."""
+        return self.xp.linalg.qr(x)
 
     def getitem(self, x, index):
         return x[index]
@@ -168,24 +100,48 @@ class NumpyBackend:
         self.xp.add.at(out, index, value)
         return out
 
-    def scatter_add(self, x, axis, index, src):
-        """Copy of `x` with out[..., index[i], ...] += src[i] along `axis` (as scatter_add)."""
-        idx = list(self.xp.indices(index.shape, sparse=True))
-        idx[axis] = index
-        return self.index_add(x, tuple(idx), src)
+    # -- derived primitives NumPy has natively ---------------------------------------------
+    def item(self, x):
+        return x.item()
+
+    def contiguous(self, x):
+        return self.xp.ascontiguousarray(x)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=self.native(dtype))
+
+    def ones(self, shape, dtype):
+        return self.xp.ones(shape, dtype=self.native(dtype))
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=self.native(dtype))
+
+    def linspace(self, start, stop, steps, dtype):
+        return self.xp.linspace(start, stop, steps, dtype=self.native(dtype))
+
+    def eye(self, n, m, dtype):
+        return self.xp.eye(n, m, dtype=self.native(dtype))
+
+    def erf(self, x):
+        """SciPy's erf when SciPy is installed, else the base's exact host loop."""
+        try:
+            from scipy.special import erf
+        except ImportError:  # keeps the core free of SciPy
+            return super().erf(x)
+        return erf(x).astype(x.dtype, copy=False)
+
+    def round(self, x, decimals: int = 0):
+        return self.xp.round(x, decimals)
+
+    def pad(self, x, pad_width, value=0):
+        return self.xp.pad(x, pad_width, mode="constant", constant_values=value)
 
     def sliding_windows(self, x, window_shape, axes):
         """A read-only strided view of all windows of `window_shape` over `axes` (no copy)."""
         return self.xp.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axes)
 
     def fold_windows(self, windows, shape, stride, dilation):
-        """The adjoint of `sliding_windows` over the last two axes, with stride and dilation.
-
-        `windows` has shape (..., Ho, Wo, KH, KW): window (ho, wo) holds the elements at rows
-        ho·sh + i·dh and columns wo·sw + j·dw of an array of `shape` (..., H, W). Returns
-        that array with every window element added back where it came from (overlapping
-        windows add up). One slice-add per kernel offset (i, j): KH·KW vectorised steps.
-        """
+        """`Backend.fold_windows` adding in place into one fresh array (no copy per offset)."""
         out = self.xp.zeros(shape, dtype=windows.dtype)
         ho, wo, kh, kw = windows.shape[-4:]
         (sh, sw), (dh, dw) = stride, dilation
@@ -196,67 +152,37 @@ class NumpyBackend:
                 out[..., rows, cols] += windows[..., i, j]
         return out
 
-    def contiguous(self, x):
-        return self.xp.ascontiguousarray(x)
-
-    def qr(self, x):
-        """Reduced QR decomposition of a 2-D array: (q, r) with x = q @ r."""
-        return self.xp.linalg.qr(x)
-
 
 # ---------------------------------------------------------------------------------------
 # Helpers shared by the accelerator backends (MLX, CuPy). NumPy itself needs none of them.
 # ---------------------------------------------------------------------------------------
 
 
-class ScalarAxisReductions:
-    """Reductions that accept axis 0 (or -1) on a 0-d array, meaning the whole array.
+class LenientAxis:
+    """A library reduction that accepts axis 0 (or -1) of a 0-d array, meaning all of it.
 
     NumPy allows `np.sum(np.float32(2), axis=0)`, and op code relies on it for 0-d
-    tensors; MLX (and possibly CuPy) reject it. Mix this class in before NumpyBackend.
-    """
+    tensors; MLX (and possibly CuPy) reject it. A backend lists such reductions in
+    `LENIENT_AXIS`; each is bound as `LenientAxis(library_function)`."""
 
-    def sum(self, x, axis=None, keepdims=False):
-        return self.xp.sum(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+    __slots__ = ("reduce",)
 
-    def prod(self, x, axis=None, keepdims=False):
-        return self.xp.prod(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+    def __init__(self, reduce):
+        self.reduce = reduce
 
-    def max(self, x, axis=None, keepdims=False):
-        return self.xp.max(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+    def __call__(self, x, axis=None, keepdims=False):
+        return self.reduce(x, axis=lenient_axis(x, axis), keepdims=keepdims)
 
-    def min(self, x, axis=None, keepdims=False):
-        return self.xp.min(x, axis=scalar_axis(x, axis), keepdims=keepdims)
 
-    def mean(self, x, axis=None, keepdims=False):
-        return self.xp.mean(x, axis=scalar_axis(x, axis), keepdims=keepdims)
+class ScalarAxisReductions:
+    """NumPy's 0-d leniency for stricter libraries. Mix in before NumpyBackend."""
 
-    def any(self, x, axis=None, keepdims=False):
-        return self.xp.any(x, axis=scalar_axis(x, axis), keepdims=keepdims)
-
-    def all(self, x, axis=None, keepdims=False):
-        return self.xp.all(x, axis=scalar_axis(x, axis), keepdims=keepdims)
-
-    def argmax(self, x, axis=None, keepdims=False):
-        return self.xp.argmax(x, axis=scalar_axis(x, axis), keepdims=keepdims)
-
-    def argmin(self, x, axis=None, keepdims=False):
-        return self.xp.argmin(x, axis=scalar_axis(x, axis), keepdims=keepdims)
-
-    def logsumexp(self, x, axis, keepdims=False):
-        return NumpyBackend.logsumexp(self, x, scalar_axis(x, axis), keepdims)
+    LENIENT_AXIS = ("sum", "prod", "max", "min", "mean", "any", "all", "argmax", "argmin")
 
     def cumsum(self, x, axis=None):
         if x.ndim == 0:  # as NumPy: the cumulative sum of a 0-d array has one element
             return self.xp.reshape(x, (1,))
         return self.xp.cumsum(x, axis=axis)
-
-
-def scalar_axis(x, axis):
-    """NumPy's leniency: axis 0 or -1 of a 0-d array is the whole array (axis=None)."""
-    if x.ndim == 0 and isinstance(axis, int) and axis in (0, -1):
-        return None
-    return axis
 
 
 def index_arrays_by_dim(shape: tuple, index: tuple, op: str | None) -> list:
@@ -288,25 +214,3 @@ def index_arrays_by_dim(shape: tuple, index: tuple, op: str | None) -> list:
                 arrays.append((i, n, dim))
             dim += 1
     return arrays
-
-
-def scatter_index(xp, axis: int, index) -> tuple:
-    """The full index of PyTorch's scatter/gather along `axis`: `index` on that axis and
-    arange(n) on every other axis (shaped to broadcast), as a tuple for `index_add`."""
-    full = []
-    for d, n in enumerate(index.shape):
-        if d == axis:
-            full.append(index)
-        else:
-            shape = [1] * index.ndim
-            shape[d] = n
-            full.append(xp.reshape(xp.arange(n), tuple(shape)))
-    return tuple(full)
-
-
-def _erf(x):
-    try:
-        from scipy.special import erf
-    except ImportError:  # exact but slow fallback, keeps the core free of SciPy
-        return np.vectorize(math.erf, otypes=[x.dtype])(x).astype(x.dtype, copy=False)
-    return erf(x).astype(x.dtype, copy=False)
