@@ -2,8 +2,7 @@
 
 This is the file to read first. The whole idea fits in it, top to bottom:
 
-1. Grad mode (grad_mode.py): a thread-local flag that says whether the graph is being
-   recorded; `no_grad()` switches it off.
+1. Grad mode (grad_mode.py): a thread-local flag, is the graph being recorded?
 2. An op is a `Function` subclass with two static methods side by side: `forward` computes
    the result's array; `backward` turns the gradient of the result into the gradients of
    the inputs, written in Tensor ops (so that it can itself be differentiated).
@@ -18,9 +17,8 @@ This is the file to read first. The whole idea fits in it, top to bottom:
    input's shape (the *only* place broadcasting is undone: `_unbroadcast`), and
    accumulates into the leaves' `.grad`.
 
-Everything else a Tensor can do (`+`, `exp`, `sum`, `item`, `len`, construction from
-Python data, printing) is attached to it by the op modules in `smolgrad/ops/` with
-`register`, so this file never imports them.
+Everything else a Tensor can do (`+`, `exp`, `sum`, `item`, `len`, printing, construction
+from Python data) is attached to it by `smolgrad/ops/` with `register`: no imports upward.
 """
 
 from __future__ import annotations
@@ -54,13 +52,11 @@ class Function:
       needs_input_grad  one bool per input: does the gradient need to reach it?
       backend           the array library of the inputs (`ctx.backend.exp(...)`)
       saved_tensors     what forward saved with `save_for_backward`, version-checked
-      output            the tensor this node produced, when the class sets
-                        `saves_output = True` (held weakly: node and output must not keep
-                        each other alive)
+      output            its output, when the class sets `saves_output = True` (held weakly)
 
-    When forward returns a tuple, the node has one output per element and `backward`
-    receives one gradient per output: zeros for an output no gradient reached (None
-    after `ctx.set_materialize_grads(False)`), as in PyTorch.
+    A forward that returns a tuple makes one node with several outputs; its backward gets
+    one gradient per output: zeros for an output no gradient reached (None after
+    `ctx.set_materialize_grads(False)`), as in PyTorch.
     """
 
     saves_output = False    # set True when backward wants the forward's result (exp, tanh)
@@ -124,10 +120,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        """Run forward on the inputs; record the node if a gradient will be needed.
-
-        Returns a Tensor, or a tuple of Tensors (all with this node as `grad_fn`) when
-        forward returned a tuple."""
+        """Run forward on the inputs; record the node if a gradient will be needed. Returns
+        a Tensor, or a tuple of them (one node as their `grad_fn`) if forward did."""
         ctx = cls.__new__(cls)
         backend = None
         any_requires_grad = False
@@ -246,8 +240,7 @@ class Tensor:
 
     @staticmethod
     def _from_data(data, dtype, device) -> tuple:
-        """(array, backend) for Python data, arrays or Tensors: a new array, float32 unless
-        `dtype` says otherwise. Provided by smolgrad/ops/construction.py."""
+        """(a new array, its backend) from data: provided by smolgrad/ops/construction.py."""
         raise NotImplementedError("smolgrad.ops is not imported")
 
     @classmethod
@@ -374,12 +367,10 @@ class _HookHandle:
 def topological_order(roots, every_input: bool = False) -> list:
     """The graph below `roots` as one list of tensors and nodes, in an order backward can
     follow: each tensor before the node that made it (its `grad_fn`), each node after all
-    of its outputs and before its inputs.
+    of its outputs and before its inputs. Only inputs that need a gradient are followed
+    (`every_input=True`: all tensor arguments, for drawing), left to right.
 
-    Only inputs that need a gradient are followed; `every_input=True` also lists the other
-    tensor arguments (for drawing the graph). Arguments are visited left to right. An
-    explicit stack instead of recursion, so a million-op chain does not hit Python's
-    recursion limit.
+    An explicit stack, not recursion: a million-op chain does not hit the recursion limit.
     """
     order, seen = [], set()
     stack = [(r, False) for r in reversed(roots)]

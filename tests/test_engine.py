@@ -336,3 +336,45 @@ def test_graph_is_freed_after_backward():
     loss.backward()
     gc.collect()
     assert ref() is None  # saved intermediates were released by backward
+
+
+def test_implied_gradient_only_for_one_element_outputs_names_the_caller(device):
+    """One helper seeds every backward (Tensor.backward, autograd.backward, autograd.grad);
+    its errors name the caller and the argument to pass, as PyTorch's do."""
+    x = sg.ones(2, 3, device=device, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"^backward: .*scalar.*\(2, 3\).*gradient="):
+        y.backward()
+    with pytest.raises(RuntimeError, match=r"^backward: .*scalar.*\(2, 3\).*grad_tensors="):
+        sg.autograd.backward([y])
+    with pytest.raises(RuntimeError, match=r"^grad: .*scalar.*\(2, 3\).*grad_outputs="):
+        sg.autograd.grad(y, x)
+    with pytest.raises(RuntimeError, match=r"^grad: gradient has shape \(3,\)"):
+        sg.autograd.grad(y, x, sg.ones(3, device=device))
+    (g,) = sg.autograd.grad(y, x, [[[1.0, 2.0, 3.0]] * 2])  # data: the output's dtype
+    assert_close(g, torch.tensor([[2.0, 4.0, 6.0]] * 2))
+
+
+def test_topological_order_lists_each_tensor_before_its_node_and_inputs_left_to_right():
+    from smolgrad.engine import Function, topological_order
+
+    w = sg.ones(2, requires_grad=True)
+    data = sg.ones(2)
+    x = sg.ones(2, requires_grad=True)
+    y = x * w + data
+    order = topological_order([y])
+    assert order[0] is y and order[1] is y.grad_fn and isinstance(order[1], Function)
+    assert [t for t in order if isinstance(t, sg.Tensor)][-2:] == [w, x]  # leaves last
+    assert all(t is not data for t in order)  # needs no gradient: not followed
+    everything = [t for t in reversed(topological_order([y], every_input=True))
+                  if isinstance(t, sg.Tensor)]
+    assert [id(t) for t in everything] == [id(t) for t in (x, w, everything[2], data, y)]
+
+
+def test_tensor_constructor_and_make_build_the_same_tensor():
+    t = sg.Tensor([[1, 2]], requires_grad=True)
+    assert t.dtype == sg.float32 and t.requires_grad and t.is_leaf and t.grad_fn is None
+    made = sg.Tensor._make(t.array, t.backend)
+    assert all(getattr(made, s) == getattr(sg.Tensor([[1.0, 2.0]]), s)
+               for s in ("grad_fn", "_output_nr", "_grad", "_version", "_hooks", "_view"))
+    assert sg.Tensor().shape == (0,) and sg.Tensor(t).array is not t.array  # a copy
