@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import dtypes as dt
-from ..engine import Tensor, no_grad, run_backward
+from ..engine import Tensor, no_grad, root_gradients, run_backward
 from .graph import Graph, _fmt, _forward_order, _to_float64, graph_nodes
 
 
@@ -382,17 +382,7 @@ def explain_backward(loss: Tensor, check: bool = False, params=None, gradient=No
     graph = Graph(graph_nodes(entries, {}))  # drawn before backward: no gradients yet
     names = {id(e.tensor): e.name for e in entries}
     kinds = {id(e.tensor): e.kind for e in entries}
-    if gradient is None:
-        if loss.numel() != 1:
-            raise RuntimeError(f"explain_backward: the output has shape {loss.shape}, so "
-                               f"the seed gradient cannot be implied; pass gradient= of that "
-                               f"shape (as for backward())")
-        gradient = Tensor._make(loss.backend.ones(loss.array.shape, loss.dtype), loss.backend)
-    elif not isinstance(gradient, Tensor):
-        gradient = Tensor(gradient, dtype=loss.dtype, device=loss.device)
-    if gradient.shape != loss.shape:
-        raise RuntimeError(f"explain_backward: gradient has shape {gradient.shape}, but the "
-                           f"output has shape {loss.shape}")
+    (gradient,) = root_gradients([loss], [gradient], "explain_backward", "gradient")
     recorder = _Recorder(names, check)
     run_backward([loss], [gradient], retain_graph=True, accumulate=accumulate,
                  observer=recorder)
