@@ -33,18 +33,6 @@ class Reshape(Function):
         return grad.reshape(ctx.shape), None
 
 
-class Contiguous(Function):
-    """y = x with its elements laid out in row-major order (same values)      dL/dx = dL/dy"""
-
-    @staticmethod
-    def forward(ctx, x):
-        return ctx.backend.contiguous(x.array)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
 class Expand(Function):
     """y = x broadcast to a larger shape      dL/dx = dL/dy summed over the new axes
     (done by the engine's un-broadcast step, so backward just passes the gradient on)."""
@@ -364,7 +352,7 @@ def _view_is_row_major(input) -> bool:
 def contiguous(input, memory_format=None) -> Tensor:
     """`input` itself when it is contiguous, else a row-major copy (not a view: writes to
     the copy do not reach `input`), as PyTorch. After it, `view` accepts any shape."""
-    return input if is_contiguous(input) else Contiguous.apply(input)
+    return input if is_contiguous(input) else input.clone()  # clone copies in row-major order
 
 
 @register("flatten")

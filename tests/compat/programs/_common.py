@@ -33,6 +33,28 @@ def numpy_init(model: torch.nn.Module, scale: float = 1.0) -> None:
             p.copy_(torch.from_numpy(values.astype(np.float32)))
 
 
+SYLLABLES = ["ka", "lo", "mi", "ra", "ne", "su", "tor", "vi", "an", "el", "bri", "do"]
+
+
+def make_words(rng: np.random.Generator, count: int) -> list:
+    """`count` made-up names of 1 to 3 syllables (a names.txt of our own)."""
+    return ["".join(rng.choice(SYLLABLES, size=rng.integers(1, 4))) for _ in range(count)]
+
+
+def build_dataset(words: list, stoi: dict, block_size: int) -> tuple:
+    """makemore's dataset: every (previous block_size characters, next character) pair,
+    with '.' (index 0) padding the start and ending each word. Returns (X, Y) tensors."""
+    X, Y = [], []
+    for w in words:
+        context = [0] * block_size
+        for ch in w + ".":
+            ix = stoi[ch]
+            X.append(context)
+            Y.append(ix)
+            context = context[1:] + [ix]
+    return torch.tensor(X), torch.tensor(Y)
+
+
 def report(deterministic: dict, statistical: dict | None = None,
            checks: dict | None = None) -> None:
     """Print the program's result as the last line of its output.

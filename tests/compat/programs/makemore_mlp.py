@@ -10,10 +10,9 @@ RandomSampler(replacement=True, num_samples=int(1e10)).
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import report
+from _common import build_dataset, make_words, report
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-SYLLABLES = ["ka", "lo", "mi", "ra", "ne", "su", "tor", "vi", "an", "el", "bri", "do"]
 RNG = np.random.default_rng(3)
 
 
@@ -114,20 +113,8 @@ class Sequential:
         return [p for layer in self.layers for p in layer.parameters()]
 
 
-def build_dataset(words, stoi, block_size):
-    X, Y = [], []
-    for w in words:
-        context = [0] * block_size
-        for ch in w + ".":
-            ix = stoi[ch]
-            X.append(context)
-            Y.append(ix)
-            context = context[1:] + [ix]
-    return torch.tensor(X), torch.tensor(Y)
-
-
 def main():
-    words = ["".join(RNG.choice(SYLLABLES, size=RNG.integers(1, 4))) for _ in range(400)]
+    words = make_words(RNG, 400)
     chars = sorted(set("".join(words)))
     stoi = {s: i + 1 for i, s in enumerate(chars)}
     stoi["."] = 0

@@ -8,26 +8,7 @@ that use only the hand-derived gradients (`p.data += -lr * grad`).
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import report
-
-SYLLABLES = ["ka", "lo", "mi", "ra", "ne", "su", "tor", "vi", "an", "el", "bri", "do"]
-
-
-def make_words(count):
-    rng = np.random.default_rng(7)
-    return ["".join(rng.choice(SYLLABLES, size=rng.integers(1, 4))) for _ in range(count)]
-
-
-def build_dataset(words, stoi, block_size):
-    X, Y = [], []
-    for w in words:
-        context = [0] * block_size
-        for ch in w + ".":
-            ix = stoi[ch]
-            X.append(context)
-            Y.append(ix)
-            context = context[1:] + [ix]
-    return torch.tensor(X), torch.tensor(Y)
+from _common import build_dataset, make_words, report
 
 
 def cmp(s, dt, t, results):
@@ -39,7 +20,7 @@ def cmp(s, dt, t, results):
 
 
 def main():
-    words = make_words(200)
+    words = make_words(np.random.default_rng(7), 200)
     chars = sorted(set("".join(words)))
     stoi = {s: i + 1 for i, s in enumerate(chars)}
     stoi["."] = 0
