@@ -26,7 +26,10 @@ class dtype:  # noqa: N801 - PyTorch's spelling
         return 2 if self.is_floating_point else (0 if self.name == "bool" else 1)
 
     def __repr__(self) -> str:
-        return f"smolgrad.{self.name}"
+        """`torch.float32`, as PyTorch prints it (and as tensor reprs name dtypes), so that
+        a PyTorch program's output reads the same on smolgrad (`sg.float32 is sg.float32`;
+        only the printed name is PyTorch's)."""
+        return f"torch.{self.name}"
 
     def __reduce__(self):
         return (_by_name, (self.name,))
