@@ -105,6 +105,10 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
+    def flatten_parameters(self) -> None:
+        """A no-op, as PyTorch's is off cuDNN: programs call it after loading a model so
+        that cuDNN sees one contiguous weight buffer; smolgrad keeps separate tensors."""
+
     def _layer_params(self, layer: int, direction: int):
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
         get = self._parameters.get

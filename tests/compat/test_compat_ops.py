@@ -118,3 +118,11 @@ def _reassigned_names(lib) -> tuple:
 
 def test_reassigned_child_keeps_its_place():
     assert _reassigned_names(sg) == _reassigned_names(torch)
+
+
+def test_rnn_flatten_parameters_is_a_no_op():
+    for lib in (sg, torch):
+        lstm = lib.nn.LSTM(3, 4, 2)
+        before = [p.tolist() for p in lstm.parameters()]
+        assert lstm.flatten_parameters() is None
+        assert [p.tolist() for p in lstm.parameters()] == before
