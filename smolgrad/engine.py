@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Callable
 
 from . import dtypes as dt
 from .arrays import device
@@ -65,8 +66,8 @@ class Function:
 
     inputs = ()
     needs_input_grad = ()
-    n_outputs = 1
-    _output_specs = ()      # (shape, dtype) per output, kept when there are several
+    n_outputs = 1           # set by apply when forward returns a tuple
+    _output_specs = ()      # (shape, dtype) of each output, then
     _saved = None
     _saved_versions = ()
     _freed = False
