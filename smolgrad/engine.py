@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections.abc import Callable
 
 from . import dtypes as dt
 from .arrays import device
