@@ -120,9 +120,9 @@ class Backend:
         self.has_bfloat16 = dt.bfloat16 in self._to_native
         self._rng = np.random.default_rng()  # host generator of the derived random draws
         if library is not None:
-            self.bind_library(library)
+            self._bind_library(library)
 
-    def bind_library(self, library) -> None:
+    def _bind_library(self, library) -> None:
         """Bind `library.<name>` for each name of LIBRARY_FUNCTIONS the library has and no
         class between this one and `Backend` defines (a subclass's own method wins)."""
         for name in self.LIBRARY_FUNCTIONS:
@@ -585,11 +585,13 @@ class Backend:
         return x
 
     def tril(self, x, k: int = 0):
-        """The lower triangle of the last two axes: x where column - row <= k, else 0."""
+        """The lower triangle of the last two axes: x where column - row <= k, else 0
+        (in x's dtype)."""
         return self.where(self._band(x, k), x, self.zeros((), self.dtype_of(x)))
 
     def triu(self, x, k: int = 0):
-        """The upper triangle of the last two axes: x where column - row >= k, else 0."""
+        """The upper triangle of the last two axes: x where column - row >= k, else 0
+        (in x's dtype)."""
         return self.where(self._band(x, k - 1), self.zeros((), self.dtype_of(x)), x)
 
     def _band(self, x, k: int):
@@ -663,8 +665,7 @@ class Backend:
 
 REQUIRED: tuple = tuple(n for n, f in vars(Backend).items() if getattr(f, "required", False))
 DERIVED: tuple = tuple(n for n, f in vars(Backend).items()
-                       if callable(f) and not n.startswith("_") and n not in REQUIRED
-                       and n != "bind_library")
+                       if callable(f) and not n.startswith("_") and n not in REQUIRED)
 ATTRIBUTES: tuple = ("name", "device", "lazy", "has_float64", "has_bfloat16",
                      "dtypes_by_native", "xp", "_seeded")
 

@@ -100,6 +100,11 @@ class MLXBackend(ScalarAxisReductions, NumpyBackend):
         if arrays:
             mx.eval(*arrays)
 
+    def full(self, shape, value, dtype):
+        """An array of `shape` filled with `value`, in `dtype` (mx.full keeps a Python
+        value's own kind: full((), 0, bool) would be int32)."""
+        return self.astype(mx.full(shape, value, dtype=self.native(dtype)), dtype)
+
     def contiguous(self, x):
         return mx.contiguous(x)
 
@@ -138,6 +143,14 @@ class MLXBackend(ScalarAxisReductions, NumpyBackend):
     def take_along_axis(self, x, index, axis):
         _check_bounds([(index, x.shape[axis], axis)], "gather")
         return mx.take_along_axis(x, index, axis)
+
+    def tril(self, x, k: int = 0):
+        """mx.tril in x's dtype (MLX gives int32 for a bool x)."""
+        return _like(mx.tril(x, k), x)
+
+    def triu(self, x, k: int = 0):
+        """mx.triu in x's dtype (MLX gives int32 for a bool x)."""
+        return _like(mx.triu(x, k), x)
 
     def qr(self, x):
         """Reduced QR of a 2-D array. MLX runs its linear algebra on the CPU stream only."""

@@ -1,15 +1,19 @@
 """The NumPy backend: the contract of `contract.Backend` fulfilled by NumPy (and CuPy).
 
-`NumpyBackend` provides every required kernel of the contract for a NumPy-compatible
+`NumpyBackend` provides all 48 required kernels of the contract for a NumPy-compatible
 module `xp`: the 36 whose NumPy names match are bound from the library by name
-(`LIBRARY_FUNCTIONS`), the others (asarray, astype, to_numpy, copy, is_array, full,
-arange, argsort, qr, getitem, setitem, index_add) are methods below. Of the derived
-primitives it overrides those NumPy has natively (faster, or more accurate: `log10`,
-`expm1`, `clip`, `nonzero`, ...; 26 more names of `LIBRARY_FUNCTIONS`, and the methods
-zeros, ones, empty, eye, linspace, item, contiguous, round, erf, pad, scatter_add,
-sliding_windows, fold_windows). CuPy, whose API mirrors NumPy's, reuses all of it with
-`xp = cupy` (cupy_backend.py); MLX reuses most of it (mlx_backend.py). A name the library
-lacks is not bound: the base class's derivation or missing-kernel stub stays in place.
+(`LIBRARY_FUNCTIONS`); the other 12 (asarray, astype, to_numpy, copy, is_array, full,
+arange, argsort, qr, getitem, setitem, index_add) are methods below. Of the 48 derived
+primitives it replaces those NumPy has natively, being faster or more accurate than the
+derivation: 26 are bound by name (log10, expm1, clip, nonzero, take_along_axis, ...; the
+rest of `LIBRARY_FUNCTIONS`) and 12 are methods (zeros, ones, empty, eye, linspace, item,
+contiguous, round, erf, pad, sliding_windows, fold_windows). The others (random draws,
+logsumexp, scatter_add, native/dtype_of, ...) are the contract's own.
+
+CuPy, whose API mirrors NumPy's, reuses all of it with `xp = cupy` (cupy_backend.py); MLX
+reuses most of it (mlx_backend.py). A name the library lacks is simply not bound: the
+contract's derivation, or its missing-kernel stub (an error naming the op, raised only
+when an op needs that kernel), stays in its place.
 """
 
 from __future__ import annotations
