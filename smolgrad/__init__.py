@@ -20,6 +20,13 @@ from .engine import (
     Tensor, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
 )
 from . import ops  # noqa: E402,I001  (attaches the Tensor methods)
+from . import registry  # noqa: E402
+
+# The op functions (sg.exp, sg.sum, sg.matmul, ...): every op registered with
+# `register(..., function=True)`, taken from the registry rather than listed here.
+globals().update(registry.exports())
+
+# Families whose ops are not registered with function=True yet: their functions by name.
 from .ops.convert import clone, to
 from .ops.creation import (
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
@@ -30,16 +37,6 @@ from .ops.creation import (  # PyTorch's legacy constructors
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,
 )
-from .ops.elementwise import (
-    abs, add, cast, ceil, clamp, clamp_max, clamp_min, cos, div, divide, eq, erf, exp, expm1,
-    allclose, equal, floor_divide, isclose,
-    floor, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, log2, log10, logical_and,
-    logical_not,
-    logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, multiply, ne, neg,
-    negative, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt,
-    square, sub, subtract, tanh, where,
-)
-from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer
 from .ops.movement import (
     broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate,
     expand, flatten, flip, gather, hstack, index_add, index_select, masked_select, movedim, narrow,
@@ -47,14 +44,9 @@ from .ops.movement import (
     stack, swapaxes, t, take_along_dim, tensor_split, transpose, tril, triu, unbind,
     unflatten, unsqueeze, vstack,
 )
-from .ops.reduce import (
-    all, amax, amin, any, argmax, argmin, argsort, count_nonzero, cumsum, log_softmax, logsumexp,
-    max, mean, min, norm, prod, softmax, sort, std, std_mean, sum, topk, var, var_mean,
-)
 from .ops.sampling import bincount, histc, histogram, multinomial, unique
 from . import autograd  # noqa: E402
 
-clip = clamp
 half = float16
 double = float64
 long = int64
@@ -92,3 +84,7 @@ def __getattr__(name: str):
         return installed_version()
     raise missing_attribute(__name__, name)
 # ---- end of PyTorch compatibility block -------------------------------------------------------
+
+# Everything above is exported, as it was before there was an __all__ (`from smolgrad import
+# *` takes every public name); smolgrad/__init__.pyi, generated from this list, tells IDEs.
+__all__ = sorted(name for name in globals() if not name.startswith("_"))

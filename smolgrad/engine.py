@@ -26,8 +26,11 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Callable
 
 from . import dtypes as dt
+from . import registry
+from ._tensor_methods import TensorMethods
 from .arrays import device
 from .grad_mode import (  # noqa: F401
     _grad_mode,
@@ -209,18 +212,24 @@ _FREED_MESSAGE = (
 # ---------------------------------------------------------------------------------------
 
 
-def register(*names):
-    """Attach a function to Tensor under the given names: `@register("exp")`."""
+def register(*names: str, function: bool = False,
+             inplace: bool = False) -> Callable[[registry.Fn], registry.Fn]:
+    """Attach a function to Tensor under the given names and record it in the op registry
+    (smolgrad/registry.py): `@register("exp", function=True, inplace=True)`.
 
-    def attach(fn):
-        for name in names:
-            setattr(Tensor, name, fn)
+    function=True makes it also a top-level function (`smolgrad.exp`); inplace=True adds
+    the in-place methods (`exp_`; `add_` and `__iadd__` for "add", "__add__"). The
+    package exports, the in-place variants and the type stubs come from the registry."""
+
+    def attach(fn: registry.Fn) -> registry.Fn:
+        for name, method in registry.record(fn, names, function, inplace):
+            setattr(Tensor, name, method)
         return fn
 
     return attach
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array that remembers how it was computed.
 
     `Tensor(data)` makes float32 tensors like `torch.Tensor`; `sg.tensor(data)` infers the

@@ -3,11 +3,16 @@
 Each op is a `Function` whose docstring states the math; `forward` works on backend
 arrays, `backward` in Tensor ops (so gradients of gradients work). Broadcasting is undone
 by the engine, never here: `Add.backward` may return `grad` for an input of shape (3, 1).
+
+Each op is in one place: its `Function`, then right below it the public function and the
+`register(...)` line that makes it a Tensor method, a top-level function
+(`function=True`) and an in-place method (`inplace=True`: `x.add_(y)`, `x += y`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
@@ -87,8 +92,27 @@ def _floatify(a, b):
     return a, b
 
 
+def _first_tensor(a, b):
+    return a if isinstance(a, Tensor) else b
+
+
 def zeros_like_grad(x) -> Tensor:
     return Tensor._make(x.backend.zeros(x.array.shape, x.dtype), x.backend)
+
+
+def float_input(x: Tensor) -> Tensor:
+    """x itself if it is floating point, else x in the default float dtype (exp(int) is a
+    float, as in PyTorch)."""
+    return x if x.dtype.is_floating_point else x.to(dt.get_default_dtype())
+
+
+def _unary(cls: type[Function], doc_name: str) -> Callable[[Tensor], Tensor]:
+    def op(input) -> Tensor:
+        return cls.apply(float_input(input))
+
+    op.__name__ = doc_name
+    op.__doc__ = cls.__doc__
+    return op
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,6 +132,19 @@ class Add(Function):
         return grad, grad
 
 
+@register("add", "__add__", function=True, inplace=True)
+def add(input, other, *, alpha=1) -> Tensor:
+    """input + alpha * other, broadcasting."""
+    if alpha != 1:
+        other = other * alpha
+    return Add.apply(*promote(input, other, "add"))
+
+
+@register("__radd__")
+def _radd(self, other) -> Tensor:
+    return Add.apply(*promote(other, self, "add"))
+
+
 class Sub(Function):
     """z = x - y        dz/dx = 1,  dz/dy = -1"""
 
@@ -118,6 +155,19 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+@register("sub", "subtract", "__sub__", function=True, inplace=True)
+def sub(input, other, *, alpha=1) -> Tensor:
+    """input - alpha * other, broadcasting."""
+    if alpha != 1:
+        other = other * alpha
+    return Sub.apply(*promote(input, other, "sub"))
+
+
+@register("__rsub__")
+def _rsub(self, other) -> Tensor:
+    return Sub.apply(*promote(other, self, "sub"))
 
 
 class Mul(Function):
@@ -135,6 +185,21 @@ class Mul(Function):
                 grad * x if ctx.needs_input_grad[1] else None)
 
 
+@register("mul", "multiply", "__mul__", function=True, inplace=True)
+def mul(input, other) -> Tensor:
+    return Mul.apply(*promote(input, other, "mul"))
+
+
+@register("__rmul__")
+def _rmul(self, other) -> Tensor:
+    return Mul.apply(*promote(other, self, "mul"))
+
+
+@register("square", function=True)
+def square(input) -> Tensor:
+    return input * input
+
+
 class Div(Function):
     """z = x / y        dz/dx = 1 / y,  dz/dy = -x / y²"""
 
@@ -148,6 +213,65 @@ class Div(Function):
         x, y = ctx.saved_tensors
         return (grad / y if ctx.needs_input_grad[0] else None,
                 -grad * x / (y * y) if ctx.needs_input_grad[1] else None)
+
+
+@register("div", "divide", "true_divide", "__truediv__", function=True, inplace=True)
+def div(input, other, *, rounding_mode=None) -> Tensor:
+    """input / other; `rounding_mode='floor'|'trunc'` rounds the quotient (zero gradient).
+
+    True division of integers gives the default float dtype; rounded division of
+    integers stays integer (computed in float64 where the backend has it, so it is exact
+    for |values| < 2⁵³).
+    """
+    a, b = promote(input, other, "div")
+    if rounding_mode is None:
+        return Div.apply(*_floatify(a, b))
+    if rounding_mode not in ("floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
+                         f"got {rounding_mode!r}")
+    t = _first_tensor(a, b)
+    integer_result = not t.dtype.is_floating_point
+    if integer_result and (bool((b == 0).any()) if isinstance(b, Tensor) else b == 0):
+        raise IntegerDivisionByZero(f"div: integer division by zero (rounding_mode="
+                                    f"{rounding_mode!r}, dtype {t.dtype.name})")
+    if integer_result:
+        wide = dt.float64 if t.backend.has_float64 else dt.float32
+        a = a.to(wide) if isinstance(a, Tensor) else a
+        b = b.to(wide) if isinstance(b, Tensor) else b
+    out = Div.apply(a, b)
+    out = floor(out) if rounding_mode == "floor" else where(out < 0, ceil(out), floor(out))
+    return out.to(t.dtype) if integer_result else out
+
+
+class IntegerDivisionByZero(RuntimeError, ZeroDivisionError):
+    """Integer `//` or `div(rounding_mode=...)` by zero (PyTorch raises a RuntimeError)."""
+
+
+@register("__rtruediv__")
+def _rtruediv(self, other) -> Tensor:
+    return div(other, self)
+
+
+@register("floor_divide", "__floordiv__", function=True)
+def floor_divide(input, other) -> Tensor:
+    """input // other: the quotient rounded down (Python's and PyTorch's convention)."""
+    return div(input, other, rounding_mode="floor")
+
+
+@register("__rfloordiv__")
+def _rfloordiv(self, other) -> Tensor:
+    return div(other, self, rounding_mode="floor")
+
+
+@register("remainder", "__mod__", function=True)
+def remainder(input, other) -> Tensor:
+    """input - floor(input / other) * other: the sign follows the divisor (as PyTorch)."""
+    return input - div(input, other, rounding_mode="floor") * other
+
+
+@register("__rmod__")
+def _rmod(self, other) -> Tensor:
+    return remainder(other, self)
 
 
 class Pow(Function):
@@ -179,6 +303,22 @@ class Pow(Function):
         return gx, gy
 
 
+@register("pow", "__pow__", function=True, inplace=True)
+def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+    base, exponent = promote(input, exponent, "pow")
+    if (isinstance(exponent, int) and exponent < 0 and isinstance(base, Tensor)
+            and not base.dtype.is_floating_point):
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                           f"(base dtype {base.dtype.name}, exponent {exponent}); use a float "
+                           f"base, e.g. x.float() ** {exponent}")
+    return Pow.apply(base, exponent)
+
+
+@register("__rpow__")
+def _rpow(self, other) -> Tensor:
+    return Pow.apply(*promote(other, self, "pow"))
+
+
 class Neg(Function):
     """y = -x           dy/dx = -1"""
 
@@ -189,6 +329,26 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, grad):
         return -grad
+
+
+@register("neg", "negative", "__neg__", function=True, inplace=True)
+def neg(input) -> Tensor:
+    if input.dtype is dt.bool_:
+        raise TypeError("neg: negation (the `-` operator) of a bool tensor is not supported; "
+                        "to invert a mask use `~mask` or logical_not(mask)")
+    return Neg.apply(input)
+
+
+@register("__pos__")
+def _pos(self) -> Tensor:
+    return self
+
+
+@register("lerp", function=True, inplace=True)
+def lerp(input, end, weight) -> Tensor:
+    """input + weight * (end - input)."""
+    check_broadcast("lerp", input, end, weight)
+    return input + weight * (end - input)
 
 
 class Maximum(Function):
@@ -214,11 +374,21 @@ class Maximum(Function):
         return grad * (1 - x_loses - tie), grad * (1 - y_loses - tie)
 
 
+@register("maximum", function=True)
+def maximum(input, other) -> Tensor:
+    return Maximum.apply(*promote(input, other, "maximum"))
+
+
 class Minimum(Maximum):
     """z = min(x, y)    dz/dx = 1 where x < y, ½ where x == y, 0 where x > y (and the
     whole gradient to both where either is NaN, as for Maximum)."""
 
     kernel = "minimum"
+
+
+@register("minimum", function=True)
+def minimum(input, other) -> Tensor:
+    return Minimum.apply(*promote(input, other, "minimum"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,6 +410,9 @@ class Exp(Function):
         return grad * ctx.output
 
 
+exp = register("exp", function=True, inplace=True)(_unary(Exp, "exp"))
+
+
 class Log(Function):
     """y = ln x         dy/dx = 1 / x"""
 
@@ -252,6 +425,9 @@ class Log(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return grad / x
+
+
+log = register("log", function=True, inplace=True)(_unary(Log, "log"))
 
 
 def _in_float64(backend, kernel, x):
@@ -291,10 +467,16 @@ class Log10(LogBase):
     log_base, log_kernel = 10.0, "log10"
 
 
+log10 = register("log10", function=True)(_unary(Log10, "log10"))
+
+
 class Log2(LogBase):
     """y = log₂ x       dy/dx = 1 / (x · ln 2)"""
 
     log_base, log_kernel = 2.0, "log2"
+
+
+log2 = register("log2", function=True)(_unary(Log2, "log2"))
 
 
 class Log1p(Function):
@@ -311,6 +493,9 @@ class Log1p(Function):
         return grad / (x + 1)
 
 
+log1p = register("log1p", function=True)(_unary(Log1p, "log1p"))
+
+
 class Expm1(Function):
     """y = eˣ - 1       dy/dx = eˣ = y + 1"""
 
@@ -325,6 +510,9 @@ class Expm1(Function):
         return grad * (ctx.output + 1)
 
 
+expm1 = register("expm1", function=True)(_unary(Expm1, "expm1"))
+
+
 class Sqrt(Function):
     """y = √x           dy/dx = 1 / (2√x) = 1 / (2y)"""
 
@@ -337,6 +525,9 @@ class Sqrt(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad / (2 * ctx.output)
+
+
+sqrt = register("sqrt", function=True, inplace=True)(_unary(Sqrt, "sqrt"))
 
 
 class Rsqrt(Function):
@@ -355,6 +546,9 @@ class Rsqrt(Function):
         return grad * -0.5 * y * y * y
 
 
+rsqrt = register("rsqrt", function=True)(_unary(Rsqrt, "rsqrt"))
+
+
 class Reciprocal(Function):
     """y = 1 / x        dy/dx = -1 / x² = -y²"""
 
@@ -368,6 +562,9 @@ class Reciprocal(Function):
     def backward(ctx, grad):
         y = ctx.output
         return -grad * y * y
+
+
+reciprocal = register("reciprocal", function=True)(_unary(Reciprocal, "reciprocal"))
 
 
 class Sin(Function):
@@ -384,6 +581,9 @@ class Sin(Function):
         return grad * cos(x)
 
 
+sin = register("sin", function=True)(_unary(Sin, "sin"))
+
+
 class Cos(Function):
     """y = cos x        dy/dx = -sin x"""
 
@@ -398,6 +598,9 @@ class Cos(Function):
         return -grad * sin(x)
 
 
+cos = register("cos", function=True)(_unary(Cos, "cos"))
+
+
 class Tanh(Function):
     """y = tanh x       dy/dx = 1 - tanh² x = 1 - y²"""
 
@@ -410,6 +613,9 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         return TanhBackward.apply(grad, ctx.output)
+
+
+tanh = register("tanh", function=True, inplace=True)(_unary(Tanh, "tanh"))
 
 
 class TanhBackward(Function):
@@ -450,6 +656,9 @@ class Sigmoid(Function):
         return SigmoidBackward.apply(grad, ctx.output)
 
 
+sigmoid = register("sigmoid", function=True, inplace=True)(_unary(Sigmoid, "sigmoid"))
+
+
 class SigmoidBackward(Function):
     """Sigmoid's backward as one node (instead of three):
 
@@ -482,6 +691,11 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         return ReluBackward.apply(grad, ctx.output)
+
+
+@register("relu", function=True, inplace=True)
+def relu(input) -> Tensor:
+    return Relu.apply(input)
 
 
 class ReluBackward(Function):
@@ -519,6 +733,9 @@ class Erf(Function):
         return grad * (2 / math.sqrt(math.pi)) * exp(-(x * x))
 
 
+erf = register("erf", function=True)(_unary(Erf, "erf"))
+
+
 class Abs(Function):
     """y = |x|          dy/dx = sign(x)  (0 at x = 0, as PyTorch)"""
 
@@ -531,6 +748,11 @@ class Abs(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return grad * sign(x)
+
+
+@register("abs", "__abs__", function=True, inplace=True)
+def abs(input) -> Tensor:  # noqa: A001
+    return Abs.apply(input)
 
 
 class _Piecewise(Function):
@@ -553,16 +775,31 @@ class Sign(_Piecewise):
     kernel = "sign"
 
 
+@register("sign", function=True)
+def sign(input) -> Tensor:
+    return Sign.apply(input)
+
+
 class Floor(_Piecewise):
     """y = ⌊x⌋          dy/dx = 0"""
 
     kernel = "floor"
 
 
+@register("floor", function=True, inplace=True)
+def floor(input) -> Tensor:
+    return Floor.apply(input)
+
+
 class Ceil(_Piecewise):
     """y = ⌈x⌉          dy/dx = 0"""
 
     kernel = "ceil"
+
+
+@register("ceil", function=True)
+def ceil(input) -> Tensor:
+    return Ceil.apply(input)
 
 
 class Round(Function):
@@ -575,6 +812,16 @@ class Round(Function):
     @staticmethod
     def backward(ctx, grad):
         return zeros_like_grad(grad)
+
+
+@register("round", function=True, inplace=True)
+def round(input, decimals: int = 0) -> Tensor:  # noqa: A001
+    return Round.apply(input, decimals)
+
+
+# ---------------------------------------------------------------------------------------
+# Clamping, selection, casting
+# ---------------------------------------------------------------------------------------
 
 
 class Clamp(Function):
@@ -610,6 +857,30 @@ class Clamp(Function):
         return gx, glo, ghi
 
 
+@register("clamp", "clip", function=True, inplace=True)
+def clamp(input, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; either bound may be None, a number or a Tensor."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        lo = promote(input, min, "clamp")[1] if min is not None else None
+        hi = promote(input, max, "clamp")[1] if max is not None else None
+        return Clamp.apply(input, lo, hi)
+    if isinstance(min, float) or isinstance(max, float):
+        input = float_input(input)
+    return Clamp.apply(input, min, max)
+
+
+@register("clamp_min", function=True, inplace=True)
+def clamp_min(input, min) -> Tensor:  # noqa: A002
+    return clamp(input, min=min)
+
+
+@register("clamp_max", function=True, inplace=True)
+def clamp_max(input, max) -> Tensor:  # noqa: A002
+    return clamp(input, max=max)
+
+
 class Where(Function):
     """z = x where cond else y      dz/dx = cond,  dz/dy = not cond"""
 
@@ -627,269 +898,7 @@ class Where(Function):
                 where(cond, zero, grad) if ctx.needs_input_grad[2] else None)
 
 
-class Cast(Function):
-    """y = x converted to another dtype      dy/dx = 1 (the gradient is cast back)"""
-
-    @staticmethod
-    def forward(ctx, x, dtype):
-        return ctx.backend.astype(x.array, dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None  # the engine casts the gradient to the input's dtype
-
-
-class Compare(Function):
-    """Comparisons and logical ops: boolean results, no gradient."""
-
-    differentiable = False
-
-    @staticmethod
-    def forward(ctx, kernel, x, y):
-        return getattr(ctx.backend, kernel)(_data(x), _data(y))
-
-
-class LogicalNot(Function):
-    differentiable = False
-
-    @staticmethod
-    def forward(ctx, x):
-        return ctx.backend.logical_not(x.array)
-
-
-# ---------------------------------------------------------------------------------------
-# The public functions (also Tensor methods and operators)
-# ---------------------------------------------------------------------------------------
-
-
-def _first_tensor(a, b):
-    return a if isinstance(a, Tensor) else b
-
-
-@register("add", "__add__")
-def add(input, other, *, alpha=1) -> Tensor:
-    """input + alpha * other, broadcasting."""
-    if alpha != 1:
-        other = other * alpha
-    return Add.apply(*promote(input, other, "add"))
-
-
-@register("__radd__")
-def _radd(self, other) -> Tensor:
-    return Add.apply(*promote(other, self, "add"))
-
-
-@register("sub", "subtract", "__sub__")
-def sub(input, other, *, alpha=1) -> Tensor:
-    """input - alpha * other, broadcasting."""
-    if alpha != 1:
-        other = other * alpha
-    return Sub.apply(*promote(input, other, "sub"))
-
-
-@register("__rsub__")
-def _rsub(self, other) -> Tensor:
-    return Sub.apply(*promote(other, self, "sub"))
-
-
-@register("mul", "multiply", "__mul__")
-def mul(input, other) -> Tensor:
-    return Mul.apply(*promote(input, other, "mul"))
-
-
-@register("__rmul__")
-def _rmul(self, other) -> Tensor:
-    return Mul.apply(*promote(other, self, "mul"))
-
-
-@register("div", "divide", "true_divide", "__truediv__")
-def div(input, other, *, rounding_mode=None) -> Tensor:
-    """input / other; `rounding_mode='floor'|'trunc'` rounds the quotient (zero gradient).
-
-    True division of integers gives the default float dtype; rounded division of
-    integers stays integer (computed in float64 where the backend has it, so it is exact
-    for |values| < 2⁵³).
-    """
-    a, b = promote(input, other, "div")
-    if rounding_mode is None:
-        return Div.apply(*_floatify(a, b))
-    if rounding_mode not in ("floor", "trunc"):
-        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
-                         f"got {rounding_mode!r}")
-    t = _first_tensor(a, b)
-    integer_result = not t.dtype.is_floating_point
-    if integer_result and (bool((b == 0).any()) if isinstance(b, Tensor) else b == 0):
-        raise IntegerDivisionByZero(f"div: integer division by zero (rounding_mode="
-                                    f"{rounding_mode!r}, dtype {t.dtype.name})")
-    if integer_result:
-        wide = dt.float64 if t.backend.has_float64 else dt.float32
-        a = a.to(wide) if isinstance(a, Tensor) else a
-        b = b.to(wide) if isinstance(b, Tensor) else b
-    out = Div.apply(a, b)
-    out = floor(out) if rounding_mode == "floor" else where(out < 0, ceil(out), floor(out))
-    return out.to(t.dtype) if integer_result else out
-
-
-class IntegerDivisionByZero(RuntimeError, ZeroDivisionError):
-    """Integer `//` or `div(rounding_mode=...)` by zero (PyTorch raises a RuntimeError)."""
-
-
-@register("__rtruediv__")
-def _rtruediv(self, other) -> Tensor:
-    return div(other, self)
-
-
-@register("floor_divide", "__floordiv__")
-def floor_divide(input, other) -> Tensor:
-    """input // other: the quotient rounded down (Python's and PyTorch's convention)."""
-    return div(input, other, rounding_mode="floor")
-
-
-@register("__rfloordiv__")
-def _rfloordiv(self, other) -> Tensor:
-    return div(other, self, rounding_mode="floor")
-
-
-@register("remainder", "__mod__")
-def remainder(input, other) -> Tensor:
-    """input - floor(input / other) * other: the sign follows the divisor (as PyTorch)."""
-    return input - div(input, other, rounding_mode="floor") * other
-
-
-@register("__rmod__")
-def _rmod(self, other) -> Tensor:
-    return remainder(other, self)
-
-
-@register("pow", "__pow__")
-def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
-    base, exponent = promote(input, exponent, "pow")
-    if (isinstance(exponent, int) and exponent < 0 and isinstance(base, Tensor)
-            and not base.dtype.is_floating_point):
-        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
-                           f"(base dtype {base.dtype.name}, exponent {exponent}); use a float "
-                           f"base, e.g. x.float() ** {exponent}")
-    return Pow.apply(base, exponent)
-
-
-@register("__rpow__")
-def _rpow(self, other) -> Tensor:
-    return Pow.apply(*promote(other, self, "pow"))
-
-
-@register("neg", "negative", "__neg__")
-def neg(input) -> Tensor:
-    if input.dtype is dt.bool_:
-        raise TypeError("neg: negation (the `-` operator) of a bool tensor is not supported; "
-                        "to invert a mask use `~mask` or logical_not(mask)")
-    return Neg.apply(input)
-
-
-@register("__pos__")
-def _pos(self) -> Tensor:
-    return self
-
-
-@register("maximum")
-def maximum(input, other) -> Tensor:
-    return Maximum.apply(*promote(input, other, "maximum"))
-
-
-@register("minimum")
-def minimum(input, other) -> Tensor:
-    return Minimum.apply(*promote(input, other, "minimum"))
-
-
-def float_input(x: Tensor) -> Tensor:
-    """x itself if it is floating point, else x in the default float dtype (exp(int) is a
-    float, as in PyTorch)."""
-    return x if x.dtype.is_floating_point else x.to(dt.get_default_dtype())
-
-
-def _unary(cls, doc_name):
-    def op(input) -> Tensor:
-        return cls.apply(float_input(input))
-
-    op.__name__ = doc_name
-    op.__doc__ = cls.__doc__
-    return op
-
-
-exp = register("exp")(_unary(Exp, "exp"))
-log = register("log")(_unary(Log, "log"))
-log10 = register("log10")(_unary(Log10, "log10"))
-log2 = register("log2")(_unary(Log2, "log2"))
-log1p = register("log1p")(_unary(Log1p, "log1p"))
-expm1 = register("expm1")(_unary(Expm1, "expm1"))
-sqrt = register("sqrt")(_unary(Sqrt, "sqrt"))
-rsqrt = register("rsqrt")(_unary(Rsqrt, "rsqrt"))
-reciprocal = register("reciprocal")(_unary(Reciprocal, "reciprocal"))
-sin = register("sin")(_unary(Sin, "sin"))
-cos = register("cos")(_unary(Cos, "cos"))
-tanh = register("tanh")(_unary(Tanh, "tanh"))
-sigmoid = register("sigmoid")(_unary(Sigmoid, "sigmoid"))
-erf = register("erf")(_unary(Erf, "erf"))
-
-
-@register("relu")
-def relu(input) -> Tensor:
-    return Relu.apply(input)
-
-
-@register("abs", "__abs__")
-def abs(input) -> Tensor:  # noqa: A001
-    return Abs.apply(input)
-
-
-@register("sign")
-def sign(input) -> Tensor:
-    return Sign.apply(input)
-
-
-@register("floor")
-def floor(input) -> Tensor:
-    return Floor.apply(input)
-
-
-@register("ceil")
-def ceil(input) -> Tensor:
-    return Ceil.apply(input)
-
-
-@register("round")
-def round(input, decimals: int = 0) -> Tensor:  # noqa: A001
-    return Round.apply(input, decimals)
-
-
-@register("square")
-def square(input) -> Tensor:
-    return input * input
-
-
-@register("clamp", "clip")
-def clamp(input, min=None, max=None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max]; either bound may be None, a number or a Tensor."""
-    if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        lo = promote(input, min, "clamp")[1] if min is not None else None
-        hi = promote(input, max, "clamp")[1] if max is not None else None
-        return Clamp.apply(input, lo, hi)
-    if isinstance(min, float) or isinstance(max, float):
-        input = float_input(input)
-    return Clamp.apply(input, min, max)
-
-
-@register("clamp_min")
-def clamp_min(input, min) -> Tensor:  # noqa: A002
-    return clamp(input, min=min)
-
-
-@register("clamp_max")
-def clamp_max(input, max) -> Tensor:  # noqa: A002
-    return clamp(input, max=max)
-
-
+@register(function=True)
 def where(condition, input=None, other=None) -> Tensor:
     """Pick `input` where `condition` is true, else `other` (all three broadcast).
 
@@ -916,7 +925,7 @@ def _where_method(self, condition, other) -> Tensor:
     return where(condition, self, other)
 
 
-@register("masked_fill")
+@register("masked_fill", function=True, inplace=True)
 def masked_fill(input, mask, value) -> Tensor:
     """input with `value` wherever `mask` (bool, broadcastable) is true."""
     if not isinstance(mask, Tensor) or mask.dtype is not dt.bool_:
@@ -932,13 +941,19 @@ def masked_fill(input, mask, value) -> Tensor:
                        else value, input)
 
 
-@register("lerp")
-def lerp(input, end, weight) -> Tensor:
-    """input + weight * (end - input)."""
-    check_broadcast("lerp", input, end, weight)
-    return input + weight * (end - input)
+class Cast(Function):
+    """y = x converted to another dtype      dy/dx = 1 (the gradient is cast back)"""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return ctx.backend.astype(x.array, dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None  # the engine casts the gradient to the input's dtype
 
 
+@register(function=True)
 def cast(input, dtype) -> Tensor:
     """input converted to `dtype`; the gradient flows back in the input's dtype."""
     dtype = dt.as_dtype(dtype)
@@ -949,7 +964,22 @@ def cast(input, dtype) -> Tensor:
     return Cast.apply(input, dtype)
 
 
-def _compare(kernel, symbol):
+# ---------------------------------------------------------------------------------------
+# Comparisons and logic (no gradient)
+# ---------------------------------------------------------------------------------------
+
+
+class Compare(Function):
+    """Comparisons and logical ops: boolean results, no gradient."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, kernel, x, y):
+        return getattr(ctx.backend, kernel)(_data(x), _data(y))
+
+
+def _compare(kernel: str, symbol: str) -> Callable[[Tensor, object], Tensor]:
     def op(input, other) -> Tensor:
         if other is None and symbol in ("==", "!="):
             return symbol == "!="  # `t == None` is False, as for any Python object
@@ -961,18 +991,34 @@ def _compare(kernel, symbol):
     return op
 
 
-eq = register("eq", "__eq__")(_compare("equal", "=="))
-ne = register("ne", "not_equal", "__ne__")(_compare("not_equal", "!="))
-lt = register("lt", "less", "__lt__")(_compare("less", "<"))
-le = register("le", "less_equal", "__le__")(_compare("less_equal", "<="))
-gt = register("gt", "greater", "__gt__")(_compare("greater", ">"))
-ge = register("ge", "greater_equal", "__ge__")(_compare("greater_equal", ">="))
-logical_and = register("logical_and")(_compare("logical_and", "and"))
-logical_or = register("logical_or")(_compare("logical_or", "or"))
-logical_xor = register("logical_xor")(_compare("logical_xor", "xor"))
+eq = register("eq", "__eq__", function=True)(_compare("equal", "=="))
 
 
-def _bitwise(kernel, symbol):
+ne = register("ne", "not_equal", "__ne__", function=True)(_compare("not_equal", "!="))
+
+
+lt = register("lt", "less", "__lt__", function=True)(_compare("less", "<"))
+
+
+le = register("le", "less_equal", "__le__", function=True)(_compare("less_equal", "<="))
+
+
+gt = register("gt", "greater", "__gt__", function=True)(_compare("greater", ">"))
+
+
+ge = register("ge", "greater_equal", "__ge__", function=True)(_compare("greater_equal", ">="))
+
+
+logical_and = register("logical_and", function=True)(_compare("logical_and", "and"))
+
+
+logical_or = register("logical_or", function=True)(_compare("logical_or", "or"))
+
+
+logical_xor = register("logical_xor", function=True)(_compare("logical_xor", "xor"))
+
+
+def _bitwise(kernel: str, symbol: str) -> Callable[[Tensor, object], Tensor]:
     def op(input, other) -> Tensor:
         x, y = promote(input, other, symbol)
         if x.dtype is not dt.bool_ if isinstance(x, Tensor) else y.dtype is not dt.bool_:
@@ -984,31 +1030,46 @@ def _bitwise(kernel, symbol):
 
 
 register("__and__", "__rand__", "bitwise_and")(_bitwise("logical_and", "&"))
+
+
 register("__or__", "__ror__", "bitwise_or")(_bitwise("logical_or", "|"))
+
+
 register("__xor__", "__rxor__", "bitwise_xor")(_bitwise("logical_xor", "^"))
 
 
-@register("logical_not", "__invert__", "bitwise_not")
+class LogicalNot(Function):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.backend.logical_not(x.array)
+
+
+@register("logical_not", function=True)
 def logical_not(input) -> Tensor:
     return LogicalNot.apply(input)
 
 
-@register("isnan")
+register("__invert__", "bitwise_not")(logical_not)  # bool tensors only (see _bitwise)
+
+
+@register("isnan", function=True)
 def isnan(input) -> Tensor:
     return input != input
 
 
-@register("isinf")
+@register("isinf", function=True)
 def isinf(input) -> Tensor:
     return abs(input) == float("inf")
 
 
-@register("isfinite")
+@register("isfinite", function=True)
 def isfinite(input) -> Tensor:
     return logical_not(isnan(input) | isinf(input))
 
 
-@register("isclose")
+@register("isclose", function=True)
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
             equal_nan: bool = False) -> Tensor:
     """|input - other| <= atol + rtol · |other|, elementwise (bool, not differentiable)."""
@@ -1021,52 +1082,14 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
     return close
 
 
-@register("allclose")
+@register("allclose", function=True)
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
              equal_nan: bool = False) -> bool:
     """True when every element is close (see `isclose`)."""
     return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
 
-@register("equal")
+@register("equal", function=True)
 def equal(input, other) -> bool:
     """True when both have the same shape and the same values."""
     return input.shape == other.shape and bool((input == other).all().item())
-
-
-# ---------------------------------------------------------------------------------------
-# In-place forms: x += y, x.mul_(y), ... (see Tensor._inplace for the version counter)
-# ---------------------------------------------------------------------------------------
-
-
-def _same_shape_result(old: Tensor, fn, name: str, *args, **kwargs) -> Tensor:
-    """fn(old, ...) for an in-place op, whose result must keep old's shape."""
-    out = fn(old, *args, **kwargs)
-    if out.shape != old.shape:
-        raise RuntimeError(f"{name}: the result of shape {out.shape} doesn't match the "
-                           f"shape {old.shape} of the tensor changed in place (in-place ops "
-                           f"cannot broadcast the tensor itself to a larger shape)")
-    return out
-
-
-def _inplace_form(fn, name):
-    def method(self, *args, **kwargs) -> Tensor:
-        return self._inplace(name, _same_shape_result, fn, name, *args, **kwargs)
-
-    method.__name__ = name
-    method.__doc__ = f"In-place {fn.__name__}: changes this tensor, bumps its version."
-    return method
-
-
-for _fn, _names in ((add, ("add_", "__iadd__")), (sub, ("sub_", "__isub__")),
-                    (mul, ("mul_", "__imul__")), (div, ("div_", "__itruediv__")),
-                    (pow, ("pow_", "__ipow__")), (clamp, ("clamp_", "clip_")),
-                    (masked_fill, ("masked_fill_",)), (neg, ("neg_",)), (exp, ("exp_",)),
-                    (log, ("log_",)), (sqrt, ("sqrt_",)), (tanh, ("tanh_",)),
-                    (sigmoid, ("sigmoid_",)), (relu, ("relu_",)), (abs, ("abs_",)),
-                    (lerp, ("lerp_",)), (clamp_min, ("clamp_min_",)),
-                    (clamp_max, ("clamp_max_",)), (floor, ("floor_",)), (round, ("round_",))):
-    register(*_names)(_inplace_form(_fn, _names[0]))
-
-
-divide, multiply, subtract, negative = div, mul, sub, neg

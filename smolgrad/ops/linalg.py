@@ -59,6 +59,69 @@ class Matmul(Function):
         return gx, gy
 
 
+@register("matmul", "__matmul__", function=True)
+def matmul(input, other) -> Tensor:
+    """Matrix product with broadcasting batch dims; 1-D operands as in NumPy/PyTorch."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
+    if input.ndim == 0 or other.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                           f"{input.shape} and {other.shape}")
+    k1 = input.shape[-1]
+    k2 = other.shape[-2] if other.ndim > 1 else other.shape[0]
+    if k1 != k2:
+        raise RuntimeError(f"matmul: shapes {input.shape} and {other.shape} cannot be "
+                           f"multiplied ({k1} != {k2})")
+    batch_x, batch_y = input.shape[:-2], other.shape[:-2]
+    for a, b in zip(reversed(batch_x), reversed(batch_y)):
+        if a != b and a != 1 and b != 1:
+            raise RuntimeError(f"matmul: batch dimensions of {input.shape} and {other.shape} "
+                               f"cannot be broadcast")
+    x, y = promote(input, other, "matmul", broadcast=False)
+    return Matmul.apply(x, y)
+
+
+@register("__rmatmul__")
+def _rmatmul(self, other) -> Tensor:
+    return matmul(Tensor(other, dtype=self.dtype, device=self.device), self)
+
+
+@register("mm", function=True)
+def mm(input, mat2) -> Tensor:
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expects 2-D tensors, got {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+@register("bmm", function=True)
+def bmm(input, mat2) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: expects 3-D tensors with the same batch size, got "
+                           f"{input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+@register("mv", function=True)
+def mv(input, vec) -> Tensor:
+    return matmul(input, vec)
+
+
+@register("dot", function=True)
+def dot(input, other) -> Tensor:
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"dot: expects 1-D tensors, got {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+@register("outer", function=True)
+def outer(input, vec2) -> Tensor:
+    """input[i] · vec2[j]."""
+    for name, v in (("input", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: expected 1-D arguments, but {name} has shape {v.shape}")
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
 class Einsum(Function):
     """Z = einsum(spec, X₁, X₂, ...)   (spec fully explicit: 'ij,jk->ik', no '...')
 
@@ -118,69 +181,7 @@ def _einsum_input_grad(spec: str, grad: Tensor, xs: tuple, i: int) -> Tensor:
     return einsum(",".join([full] + eye_subs) + "->" + renamed, g, *eyes)
 
 
-@register("matmul", "__matmul__")
-def matmul(input, other) -> Tensor:
-    """Matrix product with broadcasting batch dims; 1-D operands as in NumPy/PyTorch."""
-    if not isinstance(other, Tensor):
-        raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
-    if input.ndim == 0 or other.ndim == 0:
-        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                           f"{input.shape} and {other.shape}")
-    k1 = input.shape[-1]
-    k2 = other.shape[-2] if other.ndim > 1 else other.shape[0]
-    if k1 != k2:
-        raise RuntimeError(f"matmul: shapes {input.shape} and {other.shape} cannot be "
-                           f"multiplied ({k1} != {k2})")
-    batch_x, batch_y = input.shape[:-2], other.shape[:-2]
-    for a, b in zip(reversed(batch_x), reversed(batch_y)):
-        if a != b and a != 1 and b != 1:
-            raise RuntimeError(f"matmul: batch dimensions of {input.shape} and {other.shape} "
-                               f"cannot be broadcast")
-    x, y = promote(input, other, "matmul", broadcast=False)
-    return Matmul.apply(x, y)
-
-
-@register("__rmatmul__")
-def _rmatmul(self, other) -> Tensor:
-    return matmul(Tensor(other, dtype=self.dtype, device=self.device), self)
-
-
-@register("mm")
-def mm(input, mat2) -> Tensor:
-    if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: expects 2-D tensors, got {input.shape} and {mat2.shape}")
-    return matmul(input, mat2)
-
-
-@register("bmm")
-def bmm(input, mat2) -> Tensor:
-    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
-        raise RuntimeError(f"bmm: expects 3-D tensors with the same batch size, got "
-                           f"{input.shape} and {mat2.shape}")
-    return matmul(input, mat2)
-
-
-@register("mv")
-def mv(input, vec) -> Tensor:
-    return matmul(input, vec)
-
-
-@register("dot")
-def dot(input, other) -> Tensor:
-    if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"dot: expects 1-D tensors, got {input.shape} and {other.shape}")
-    return matmul(input, other)
-
-
-@register("outer")
-def outer(input, vec2) -> Tensor:
-    """input[i] · vec2[j]."""
-    for name, v in (("input", input), ("vec2", vec2)):
-        if v.ndim != 1:
-            raise RuntimeError(f"outer: expected 1-D arguments, but {name} has shape {v.shape}")
-    return input.reshape(-1, 1) * vec2.reshape(1, -1)
-
-
+@register(function=True)
 def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation, e.g. einsum('bij,bjk->bik', x, y); differentiable.
 

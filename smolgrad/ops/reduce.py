@@ -2,6 +2,7 @@
 
 A reduction's gradient spreads the output gradient back over the reduced axes:
 `_expand_back` puts the reduced axes back (size 1) and broadcasts to the input's shape.
+Each `Function` is followed by the public function(s) it serves and their `register` line.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import builtins
 import functools
 from collections import namedtuple
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
@@ -28,6 +31,41 @@ def _expand_back(grad: Tensor, shape: tuple, axes: tuple, keepdim: bool) -> Tens
     return grad.expand(shape)
 
 
+def _count(shape: tuple, axes: tuple) -> int:
+    """How many elements a reduction over `axes` of a tensor of `shape` combines."""
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+Reduction = TypeVar("Reduction", bound=Callable)
+
+
+def keepdims_alias(fn: Reduction) -> Reduction:
+    """Let a reduction take NumPy's spelling `keepdims=` for `keepdim=`, as PyTorch does;
+    passing both is a TypeError that names the op."""
+
+    @functools.wraps(fn)
+    def reduction(*args, **kwargs):
+        if "keepdims" in kwargs:
+            if "keepdim" in kwargs:
+                raise TypeError(f"{fn.__name__}(): got both keepdim= and keepdims= (keepdims "
+                                f"is another name for keepdim); pass one of them")
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return cast(Reduction, reduction)  # same signature as fn, for type checkers
+
+
+# ---------------------------------------------------------------------------------------
+# Sum and mean
+# ---------------------------------------------------------------------------------------
+
+
 class Sum(Function):
     """y = Σ_axes x        dy/dx = 1 (each input element contributes once)"""
 
@@ -40,6 +78,73 @@ class Sum(Function):
     def backward(ctx, grad):
         _, axes, keepdim = ctx.inputs
         return _expand_back(grad, ctx.shape, axes, keepdim), None, None
+
+
+@register("sum", function=True)
+@keepdims_alias
+def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+    """Σ over `dim` (all dims when None). Integers and bools sum to int64, as PyTorch;
+    float16/bfloat16 accumulate in float32 (see ops/precision.py)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    elif not input.dtype.is_floating_point and input.dtype is not dt.int64:
+        input = input.to(dt.int64)
+    return in_float32(Sum.apply, input, normalize_dims(dim, input.ndim, "sum"), keepdim)
+
+
+@register("mean", function=True)
+@keepdims_alias
+def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Σ / n over `dim` (float16/bfloat16: in float32, so that the sum cannot overflow)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"mean: could not infer output dtype; input dtype must be floating "
+                           f"point, got {input.dtype}; pass dtype= or convert with .float()")
+    return in_float32(_mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
+
+
+def _mean(x: Tensor, axes: tuple, keepdim: bool) -> Tensor:
+    count = _count(x.shape, axes)
+    return Sum.apply(x, axes, keepdim) / (count if count else float("nan"))
+
+
+class Prod(Function):
+    """y = Π_axes x        dy/dxᵢ = Π_{j≠i} xⱼ  (exact with zeros: no division by xᵢ = 0)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.save_for_backward(x)
+        return ctx.backend.prod(x.array, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, axes, keepdim = ctx.inputs
+        is_zero = x == 0
+        nonzero = where(is_zero, 1.0, x)
+        prod_nonzero = nonzero.prod(dim=axes, keepdim=True)
+        zeros = is_zero.sum(dim=axes, keepdim=True)
+        out = _expand_back(ctx.output, x.shape, axes, keepdim)
+        others = where(is_zero, prod_nonzero * (zeros == 1).to(x.dtype), out / nonzero)
+        return _expand_back(grad, x.shape, axes, keepdim) * others, None, None
+
+
+@register("prod", function=True)
+@keepdims_alias
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        input = input.to(dtype)
+    axes = normalize_dims(dim, input.ndim, "prod") if dim is not None else tuple(
+        range(input.ndim))
+    return in_float32(Prod.apply, input, axes, keepdim)
+
+
+# ---------------------------------------------------------------------------------------
+# Max and min: values (amax, amin) and positions (argmax, argmin)
+# ---------------------------------------------------------------------------------------
 
 
 class Amax(Function):
@@ -80,114 +185,89 @@ class Amin(Amax):
     kernel = "min"
 
 
-class Prod(Function):
-    """y = Π_axes x        dy/dxᵢ = Π_{j≠i} xⱼ  (exact with zeros: no division by xᵢ = 0)"""
-
-    saves_output = True
-
-    @staticmethod
-    def forward(ctx, x, axes, keepdim):
-        ctx.save_for_backward(x)
-        return ctx.backend.prod(x.array, axis=axes, keepdims=keepdim)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        _, axes, keepdim = ctx.inputs
-        is_zero = x == 0
-        nonzero = where(is_zero, 1.0, x)
-        prod_nonzero = nonzero.prod(dim=axes, keepdim=True)
-        zeros = is_zero.sum(dim=axes, keepdim=True)
-        out = _expand_back(ctx.output, x.shape, axes, keepdim)
-        others = where(is_zero, prod_nonzero * (zeros == 1).to(x.dtype), out / nonzero)
-        return _expand_back(grad, x.shape, axes, keepdim) * others, None, None
+@register("amax", function=True)
+@keepdims_alias
+def amax(input, dim=(), keepdim: bool = False) -> Tensor:
+    return Amax.apply(input, normalize_dims(dim, input.ndim, "amax"), keepdim, False)
 
 
-class Cumsum(Function):
-    """yᵢ = Σ_{j≤i} xⱼ     dL/dxⱼ = Σ_{i≥j} dL/dyᵢ  (a reversed cumulative sum)"""
+@register("amin", function=True)
+@keepdims_alias
+def amin(input, dim=(), keepdim: bool = False) -> Tensor:
+    return Amin.apply(input, normalize_dims(dim, input.ndim, "amin"), keepdim, False)
+
+
+class ArgReduce(Function):
+    """argmax / argmin: int64 indices, not differentiable."""
+
+    differentiable = False
 
     @staticmethod
-    def forward(ctx, x, axis):
-        if x.ndim == 0:  # NumPy would return shape (1,); a 0-d cumsum is the value itself
-            return ctx.backend.copy(x.array)
-        return ctx.backend.cumsum(x.array, axis=axis)
-
-    @staticmethod
-    def backward(ctx, grad):
-        axis = ctx.inputs[1]
-        return grad.flip(axis).cumsum(axis).flip(axis), None
-
-
-class Softmax(Function):
-    """yᵢ = e^(xᵢ - m) / Σⱼ e^(xⱼ - m)  (m = max x, for stability)
-    dL/dx = y ⊙ (g - Σ g ⊙ y)"""
-
-    saves_output = True
-
-    @staticmethod
-    def forward(ctx, x, axis):
+    def forward(ctx, kernel, x, axis, keepdim):
         b = ctx.backend
-        m = b.max(x.array, axis=axis, keepdims=True)
-        e = b.exp(b.subtract(x.array, b.where(b.isfinite(m), m, 0)))
-        return b.divide(e, b.sum(e, axis=axis, keepdims=True))
-
-    @staticmethod
-    def backward(ctx, grad):
-        y, axis = ctx.output, ctx.inputs[1]
-        return y * (grad - (grad * y).sum(dim=axis, keepdim=True)), None
-
-
-class LogSoftmax(Function):
-    """yᵢ = xᵢ - logΣⱼ e^(xⱼ) = (xᵢ - m) - logΣⱼ e^(xⱼ - m)  (m = max x)
-    dL/dx = g - softmax(x) · Σ g
-
-    Subtracting m first keeps every intermediate small, so the result is exact to float
-    precision even for logits of size 1e4 (x - logsumexp(x) would lose digits there).
-    """
-
-    saves_output = True
-
-    @staticmethod
-    def forward(ctx, x, axis):
-        b = ctx.backend
-        m = b.max(x.array, axis=axis, keepdims=True)
-        shifted = b.subtract(x.array, b.where(b.isfinite(m), m, 0))
-        return b.subtract(shifted, b.log(b.sum(b.exp(shifted), axis=axis, keepdims=True)))
-
-    @staticmethod
-    def backward(ctx, grad):
-        y, axis = ctx.output, ctx.inputs[1]
-        return grad - exp(y) * grad.sum(dim=axis, keepdim=True), None
+        if x.numel() == 0 and (axis is None or x.shape[axis] == 0):
+            raise RuntimeError(f"{kernel}: cannot take the {kernel} of an empty tensor of "
+                               f"shape {x.shape} along "
+                               f"{'all dims' if axis is None else f'dim {axis}'}")
+        data = x.array if axis is not None else b.reshape(x.array, (-1,))
+        out = getattr(b, kernel)(data, axis=0 if axis is None else axis)
+        if keepdim and axis is not None:
+            out = b.reshape(out, _keepdim_shape(x.shape, (axis,)))
+        elif keepdim:
+            out = b.reshape(out, (1,) * x.ndim)
+        return b.astype(out, dt.int64)
 
 
-class PNorm(Function):
-    """y = (Σ_axes |x|ᵖ)^(1/p) for p > 1 (p = 2: the Euclidean norm)
-    dy/dx = sign(x) · |x|^(p-1) / y^(p-1)   (p = 2: x / y), and 0 where y = 0 (as PyTorch:
-    the norm is not differentiable at 0, and 0 is the subgradient everyone uses)"""
+@register("argmax", function=True)
+@keepdims_alias
+def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else normalize_dim(dim, input.ndim, "argmax")
+    return ArgReduce.apply("argmax", input, axis, keepdim)
 
-    saves_output = True
 
-    @staticmethod
-    def forward(ctx, x, p, axes, keepdim):
-        ctx.save_for_backward(x)
-        b = ctx.backend
-        if p == 2:
-            return b.sqrt(b.sum(b.multiply(x.array, x.array), axis=axes, keepdims=keepdim))
-        powered = b.sum(b.power(b.abs(x.array), p), axis=axes, keepdims=keepdim)
-        return b.power(powered, 1.0 / p)
+@register("argmin", function=True)
+@keepdims_alias
+def argmin(input, dim=None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else normalize_dim(dim, input.ndim, "argmin")
+    return ArgReduce.apply("argmin", input, axis, keepdim)
 
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        _, p, axes, keepdim = ctx.inputs
-        y = _expand_back(ctx.output, x.shape, axes, keepdim)
-        g = _expand_back(grad, x.shape, axes, keepdim)
-        safe_y = where(y == 0, 1.0, y)
-        if p == 2:
-            local = x / safe_y
-        else:
-            local = x.sign() * x.abs() ** (p - 1) / safe_y ** (p - 1)
-        return g * local, None, None, None
+
+def _max_min(input, dim, keepdim, other, reduce_cls, arg_kernel, pairwise, name):
+    if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise form
+        other, dim = dim, None
+    if other is not None:
+        return pairwise(input, other)
+    if dim is None:  # over all elements; a NaN result sends the gradient to the NaNs
+        return reduce_cls.apply(input, tuple(range(input.ndim)), False, True)
+    axis = normalize_dim(dim, input.ndim, name)
+    indices = ArgReduce.apply(arg_kernel, input, axis, True)
+    values = input.take_along_dim(indices, dim=axis)  # the gradient goes to that index
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    return values_indices(values, indices)
+
+
+@register("max", function=True)
+@keepdims_alias
+def max(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """max(x) -> the max; max(x, dim) -> (values, indices); max(x, y) -> elementwise."""
+    from .elementwise import maximum
+
+    return _max_min(input, dim, keepdim, other, Amax, "argmax", maximum, "max")
+
+
+@register("min", function=True)
+@keepdims_alias
+def min(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """min(x) -> the min; min(x, dim) -> (values, indices); min(x, y) -> elementwise."""
+    from .elementwise import minimum
+
+    return _max_min(input, dim, keepdim, other, Amin, "argmin", minimum, "min")
+
+
+# ---------------------------------------------------------------------------------------
+# Variance and standard deviation
+# ---------------------------------------------------------------------------------------
 
 
 class Var(Function):
@@ -223,14 +303,6 @@ class Var(Function):
         return g * centered * scale, None, None, None, None
 
 
-def _count(shape: tuple, axes: tuple) -> int:
-    """How many elements a reduction over `axes` of a tensor of `shape` combines."""
-    n = 1
-    for a in axes:
-        n *= shape[a]
-    return n
-
-
 class StdFromVar(Function):
     """y = √v (v a variance)     dy/dv = 1 / (2y), taken as 0 where y = 0
 
@@ -247,158 +319,6 @@ class StdFromVar(Function):
     def backward(ctx, grad):
         y = ctx.output
         return where(y == 0, 0.0, grad / (2 * where(y == 0, 1.0, y)))
-
-
-class ArgReduce(Function):
-    """argmax / argmin: int64 indices, not differentiable."""
-
-    differentiable = False
-
-    @staticmethod
-    def forward(ctx, kernel, x, axis, keepdim):
-        b = ctx.backend
-        if x.numel() == 0 and (axis is None or x.shape[axis] == 0):
-            raise RuntimeError(f"{kernel}: cannot take the {kernel} of an empty tensor of "
-                               f"shape {x.shape} along "
-                               f"{'all dims' if axis is None else f'dim {axis}'}")
-        data = x.array if axis is not None else b.reshape(x.array, (-1,))
-        out = getattr(b, kernel)(data, axis=0 if axis is None else axis)
-        if keepdim and axis is not None:
-            out = b.reshape(out, _keepdim_shape(x.shape, (axis,)))
-        elif keepdim:
-            out = b.reshape(out, (1,) * x.ndim)
-        return b.astype(out, dt.int64)
-
-
-class Logical(Function):
-    """all / any: bool results, not differentiable."""
-
-    differentiable = False
-
-    @staticmethod
-    def forward(ctx, kernel, x, axes, keepdim):
-        return getattr(ctx.backend, kernel)(x.array, axis=axes, keepdims=keepdim)
-
-
-# ---------------------------------------------------------------------------------------
-# Public functions
-# ---------------------------------------------------------------------------------------
-
-values_indices = namedtuple("values_indices", ["values", "indices"])
-
-
-def keepdims_alias(fn):
-    """Let a reduction take NumPy's spelling `keepdims=` for `keepdim=`, as PyTorch does;
-    passing both is a TypeError that names the op."""
-
-    @functools.wraps(fn)
-    def reduction(*args, **kwargs):
-        if "keepdims" in kwargs:
-            if "keepdim" in kwargs:
-                raise TypeError(f"{fn.__name__}(): got both keepdim= and keepdims= (keepdims "
-                                f"is another name for keepdim); pass one of them")
-            kwargs["keepdim"] = kwargs.pop("keepdims")
-        return fn(*args, **kwargs)
-
-    return reduction
-
-
-@register("sum")
-@keepdims_alias
-def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
-    """Σ over `dim` (all dims when None). Integers and bools sum to int64, as PyTorch;
-    float16/bfloat16 accumulate in float32 (see ops/precision.py)."""
-    if dtype is not None:
-        input = input.to(dtype)
-    elif not input.dtype.is_floating_point and input.dtype is not dt.int64:
-        input = input.to(dt.int64)
-    return in_float32(Sum.apply, input, normalize_dims(dim, input.ndim, "sum"), keepdim)
-
-
-@register("mean")
-@keepdims_alias
-def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Σ / n over `dim` (float16/bfloat16: in float32, so that the sum cannot overflow)."""
-    if dtype is not None:
-        input = input.to(dtype)
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(f"mean: could not infer output dtype; input dtype must be floating "
-                           f"point, got {input.dtype}; pass dtype= or convert with .float()")
-    return in_float32(_mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
-
-
-def _mean(x: Tensor, axes: tuple, keepdim: bool) -> Tensor:
-    count = _count(x.shape, axes)
-    return Sum.apply(x, axes, keepdim) / (count if count else float("nan"))
-
-
-@register("prod")
-@keepdims_alias
-def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    if dtype is not None:
-        input = input.to(dtype)
-    axes = normalize_dims(dim, input.ndim, "prod") if dim is not None else tuple(
-        range(input.ndim))
-    return in_float32(Prod.apply, input, axes, keepdim)
-
-
-@register("amax")
-@keepdims_alias
-def amax(input, dim=(), keepdim: bool = False) -> Tensor:
-    return Amax.apply(input, normalize_dims(dim, input.ndim, "amax"), keepdim, False)
-
-
-@register("amin")
-@keepdims_alias
-def amin(input, dim=(), keepdim: bool = False) -> Tensor:
-    return Amin.apply(input, normalize_dims(dim, input.ndim, "amin"), keepdim, False)
-
-
-def _max_min(input, dim, keepdim, other, reduce_cls, arg_kernel, pairwise, name):
-    if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise form
-        other, dim = dim, None
-    if other is not None:
-        return pairwise(input, other)
-    if dim is None:  # over all elements; a NaN result sends the gradient to the NaNs
-        return reduce_cls.apply(input, tuple(range(input.ndim)), False, True)
-    axis = normalize_dim(dim, input.ndim, name)
-    indices = ArgReduce.apply(arg_kernel, input, axis, True)
-    values = input.take_along_dim(indices, dim=axis)  # the gradient goes to that index
-    if not keepdim:
-        values, indices = values.squeeze(axis), indices.squeeze(axis)
-    return values_indices(values, indices)
-
-
-@register("max")
-@keepdims_alias
-def max(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
-    """max(x) -> the max; max(x, dim) -> (values, indices); max(x, y) -> elementwise."""
-    from .elementwise import maximum
-
-    return _max_min(input, dim, keepdim, other, Amax, "argmax", maximum, "max")
-
-
-@register("min")
-@keepdims_alias
-def min(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
-    """min(x) -> the min; min(x, dim) -> (values, indices); min(x, y) -> elementwise."""
-    from .elementwise import minimum
-
-    return _max_min(input, dim, keepdim, other, Amin, "argmin", minimum, "min")
-
-
-@register("argmax")
-@keepdims_alias
-def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
-    axis = None if dim is None else normalize_dim(dim, input.ndim, "argmax")
-    return ArgReduce.apply("argmax", input, axis, keepdim)
-
-
-@register("argmin")
-@keepdims_alias
-def argmin(input, dim=None, keepdim: bool = False) -> Tensor:
-    axis = None if dim is None else normalize_dim(dim, input.ndim, "argmin")
-    return ArgReduce.apply("argmin", input, axis, keepdim)
 
 
 def _variance(input, dim, correction, keepdim: bool, unbiased, op: str) -> Tensor:
@@ -418,33 +338,40 @@ def _var_or_std(x: Tensor, axes, correction, keepdim, all_dims, root: bool) -> T
     return StdFromVar.apply(v) if root else v
 
 
-@register("var")
+@register("var", function=True)
 @keepdims_alias
 def var(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
     """Σ (x - mean)² / (n - correction) over `dim` (all dims when None)."""
     return _variance(input, dim, correction, keepdim, unbiased, "var")
 
 
-@register("std")
+@register("std", function=True)
 @keepdims_alias
 def std(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
     """√var (with a zero gradient where the std is 0, as PyTorch)."""
     return _variance(input, dim, correction, keepdim, unbiased, "std")
 
 
+@register(function=True)
 @keepdims_alias
 def var_mean(input, dim=None, *, correction=1, keepdim: bool = False):
     return (var(input, dim, correction=correction, keepdim=keepdim),
             mean(input, dim, keepdim=keepdim))
 
 
+@register(function=True)
 @keepdims_alias
 def std_mean(input, dim=None, *, correction=1, keepdim: bool = False):
     return (std(input, dim, correction=correction, keepdim=keepdim),
             mean(input, dim, keepdim=keepdim))
 
 
-@register("logsumexp")
+# ---------------------------------------------------------------------------------------
+# Log-sum-exp, cumulative sum, softmax
+# ---------------------------------------------------------------------------------------
+
+
+@register("logsumexp", function=True)
 @keepdims_alias
 def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
     """log Σ eˣ, computed as m + log Σ e^(x - m) with m = max x (finite for huge x; a row
@@ -461,26 +388,118 @@ def _logsumexp(x: Tensor, axes: tuple, keepdim: bool) -> Tensor:
     return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
 
 
-@register("cumsum")
+class Cumsum(Function):
+    """yᵢ = Σ_{j≤i} xⱼ     dL/dxⱼ = Σ_{i≥j} dL/dyᵢ  (a reversed cumulative sum)"""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        if x.ndim == 0:  # NumPy would return shape (1,); a 0-d cumsum is the value itself
+            return ctx.backend.copy(x.array)
+        return ctx.backend.cumsum(x.array, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = ctx.inputs[1]
+        return grad.flip(axis).cumsum(axis).flip(axis), None
+
+
+@register("cumsum", function=True)
 def cumsum(input, dim: int, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     return in_float32(Cumsum.apply, input, normalize_dim(dim, input.ndim, "cumsum"))
 
 
-@register("softmax")
+class Softmax(Function):
+    """yᵢ = e^(xᵢ - m) / Σⱼ e^(xⱼ - m)  (m = max x, for stability)
+    dL/dx = y ⊙ (g - Σ g ⊙ y)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        b = ctx.backend
+        m = b.max(x.array, axis=axis, keepdims=True)
+        e = b.exp(b.subtract(x.array, b.where(b.isfinite(m), m, 0)))
+        return b.divide(e, b.sum(e, axis=axis, keepdims=True))
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, axis = ctx.output, ctx.inputs[1]
+        return y * (grad - (grad * y).sum(dim=axis, keepdim=True)), None
+
+
+@register("softmax", function=True)
 def softmax(input, dim: int, dtype=None) -> Tensor:
     input = input.to(dtype) if dtype is not None else float_input(input)
     return in_float32(Softmax.apply, input, normalize_dim(dim, input.ndim, "softmax"))
 
 
-@register("log_softmax")
+class LogSoftmax(Function):
+    """yᵢ = xᵢ - logΣⱼ e^(xⱼ) = (xᵢ - m) - logΣⱼ e^(xⱼ - m)  (m = max x)
+    dL/dx = g - softmax(x) · Σ g
+
+    Subtracting m first keeps every intermediate small, so the result is exact to float
+    precision even for logits of size 1e4 (x - logsumexp(x) would lose digits there).
+    """
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        b = ctx.backend
+        m = b.max(x.array, axis=axis, keepdims=True)
+        shifted = b.subtract(x.array, b.where(b.isfinite(m), m, 0))
+        return b.subtract(shifted, b.log(b.sum(b.exp(shifted), axis=axis, keepdims=True)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, axis = ctx.output, ctx.inputs[1]
+        return grad - exp(y) * grad.sum(dim=axis, keepdim=True), None
+
+
+@register("log_softmax", function=True)
 def log_softmax(input, dim: int, dtype=None) -> Tensor:
     input = input.to(dtype) if dtype is not None else float_input(input)
     return in_float32(LogSoftmax.apply, input, normalize_dim(dim, input.ndim, "log_softmax"))
 
 
-@register("norm")
+# ---------------------------------------------------------------------------------------
+# Norms
+# ---------------------------------------------------------------------------------------
+
+
+class PNorm(Function):
+    """y = (Σ_axes |x|ᵖ)^(1/p) for p > 1 (p = 2: the Euclidean norm)
+    dy/dx = sign(x) · |x|^(p-1) / y^(p-1)   (p = 2: x / y), and 0 where y = 0 (as PyTorch:
+    the norm is not differentiable at 0, and 0 is the subgradient everyone uses)"""
+
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        ctx.save_for_backward(x)
+        b = ctx.backend
+        if p == 2:
+            return b.sqrt(b.sum(b.multiply(x.array, x.array), axis=axes, keepdims=keepdim))
+        powered = b.sum(b.power(b.abs(x.array), p), axis=axes, keepdims=keepdim)
+        return b.power(powered, 1.0 / p)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        _, p, axes, keepdim = ctx.inputs
+        y = _expand_back(ctx.output, x.shape, axes, keepdim)
+        g = _expand_back(grad, x.shape, axes, keepdim)
+        safe_y = where(y == 0, 1.0, y)
+        if p == 2:
+            local = x / safe_y
+        else:
+            local = x.sign() * x.abs() ** (p - 1) / safe_y ** (p - 1)
+        return g * local, None, None, None
+
+
+@register("norm", function=True)
 def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """The p-norm (p = 2 / 'fro' by default; also 1, inf, -inf, 0 and any real p).
 
@@ -509,19 +528,34 @@ def _norm(x: Tensor, p: float, axes: tuple, keepdim: bool) -> Tensor:
     return (x.abs() ** p).sum(dim=axes, keepdim=keepdim) ** (1.0 / p)
 
 
-@register("all")
+# ---------------------------------------------------------------------------------------
+# Logical reductions (no gradient)
+# ---------------------------------------------------------------------------------------
+
+
+class Logical(Function):
+    """all / any: bool results, not differentiable."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, kernel, x, axes, keepdim):
+        return getattr(ctx.backend, kernel)(x.array, axis=axes, keepdims=keepdim)
+
+
+@register("all", function=True)
 @keepdims_alias
 def all(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return Logical.apply("all", input, normalize_dims(dim, input.ndim, "all"), keepdim)
 
 
-@register("any")
+@register("any", function=True)
 @keepdims_alias
 def any(input, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return Logical.apply("any", input, normalize_dims(dim, input.ndim, "any"), keepdim)
 
 
-@register("count_nonzero")
+@register("count_nonzero", function=True)
 def count_nonzero(input, dim=None) -> Tensor:
     return (input != 0).sum(dim=dim)
 
@@ -545,14 +579,14 @@ class ArgSort(Function):
         return b.argsort(keys, axis=axis)
 
 
-@register("argsort")
+@register("argsort", function=True)
 def argsort(input, dim: int = -1, descending: bool = False) -> Tensor:
     if input.dtype is dt.bool_:
         input = input.to(dt.int64)
     return ArgSort.apply(input, normalize_dim(dim, input.ndim, "argsort"), descending)
 
 
-@register("sort")
+@register("sort", function=True)
 def sort(input, dim: int = -1, descending: bool = False):
     """(values, indices) sorted along `dim`; values are differentiable."""
     if input.ndim == 0:
@@ -562,7 +596,7 @@ def sort(input, dim: int = -1, descending: bool = False):
     return values_indices(input.take_along_dim(indices, dim=dim), indices)
 
 
-@register("topk")
+@register("topk", function=True)
 def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     """(values, indices) of the k largest (or smallest) entries along `dim`."""
     axis = normalize_dim(dim, input.ndim, "topk")
