@@ -26,6 +26,7 @@ from smolgrad.arrays.contract import ATTRIBUTES, DERIVED, REQUIRED, Backend, Mis
 from smolgrad.arrays.numpy_backend import NumpyBackend
 
 AVAILABLE = [d for d in ("cpu", "mlx", "cuda") if sg.is_available(d)]
+SMOLGRAD = pathlib.Path(sg.__file__).parent
 
 
 def _np(a) -> np.ndarray:
@@ -59,6 +60,20 @@ def test_contract_is_small_and_split_in_two():
         assert doc and doc.strip(), f"Backend.{name} states no contract"
 
 
+def test_docs_list_the_contract():
+    """docs/backends.md, "Writing a backend", names exactly the required and derived sets."""
+    import re
+
+    text = (SMOLGRAD.parent / "docs" / "backends.md").read_text()
+    section = text[text.index("## Writing a backend"):]
+    required = section[section.index("**Required kernels**"):section.index("**Derived")]
+    derived = section[section.index("**Derived"):section.index("Override one")]
+    table = "\n".join(line for line in required.splitlines() if line.startswith("|"))
+    assert set(re.findall(r"`(\w+)`", table)) == set(REQUIRED)
+    assert set(re.findall(r"`(\w+)`", derived)) == set(DERIVED)
+    assert f"({len(REQUIRED)};" in required and f"({len(DERIVED)};" in derived
+
+
 def test_cupy_backend_imports_lazily_and_explains_what_is_missing():
     """The module imports without CuPy; constructing the backend says what to install."""
     from smolgrad.arrays import cupy_backend
@@ -78,9 +93,6 @@ def test_cupy_backend_imports_lazily_and_explains_what_is_missing():
 # constants bound to a name containing "kernel" (`kernel = "max"`, `Triangle.apply(x,
 # "tril", k)` into forward(ctx, x, kernel, k)) and the steps of `as_view(..., ("reshape",
 # shape))`.
-
-SMOLGRAD = pathlib.Path(sg.__file__).parent
-
 
 def _is_backend(node: ast.AST, names: set) -> bool:
     """`<anything>.backend`, a call of a function whose name ends in "backend", or a name

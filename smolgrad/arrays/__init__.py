@@ -1,9 +1,11 @@
 """Backends: the array libraries smolgrad runs on, behind one interface.
 
 A backend object offers array primitives (elementwise math, reductions, matmul, reshape,
-indexing, creation, randomness, dtype casts); `numpy_backend.NumpyBackend` is the
-reference. Ops call `x.backend.exp(x.array)` and never import an array library, so adding
-a backend is one file plus one line in `_FACTORIES` below.
+indexing, creation, randomness, dtype casts). `contract.Backend` is the written interface:
+48 required kernels and 48 primitives derived from them once; `numpy_backend.NumpyBackend`
+is the reference implementation. Ops call `x.backend.exp(x.array)` and never import an
+array library, so adding a backend is one file plus one line in `_FACTORIES` below
+(docs/backends.md, "Writing a backend").
 
 Devices: "cpu" (NumPy), "mlx" (MLX's default device), "cuda" (CuPy), and "gpu", which
 means the first available of "cuda", "mlx".
