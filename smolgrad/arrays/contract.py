@@ -652,14 +652,9 @@ class Backend:
         windows add up). One strided add per kernel offset (i, j): KH·KW vectorised steps.
         """
         out = self.zeros(shape, self.dtype_of(windows))
-        ho, wo, kh, kw = windows.shape[-4:]
-        (sh, sw), (dh, dw) = stride, dilation
-        for i in range(kh):
-            for j in range(kw):
-                rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-                cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-                out = self.index_add(out, (Ellipsis, rows, cols),
-                                     self.getitem(windows, (Ellipsis, i, j)))
+        for i, j, rows, cols in window_offsets(windows.shape, stride, dilation):
+            out = self.index_add(out, (Ellipsis, rows, cols),
+                                 self.getitem(windows, (Ellipsis, i, j)))
         return out
 
 
@@ -695,6 +690,18 @@ def reduced_shape(shape: tuple, axis) -> tuple:
     """The shape left after reducing `axis` without keepdims."""
     axes = normalize_axes(axis, len(shape))
     return tuple(n for d, n in enumerate(shape) if d not in axes)
+
+
+def window_offsets(windows_shape: tuple, stride: tuple, dilation: tuple):
+    """For windows of shape (..., Ho, Wo, KH, KW): each kernel offset (i, j) with the rows
+    and columns (slices) of the folded array that the windows' element (i, j) came from."""
+    ho, wo, kh, kw = windows_shape[-4:]
+    (sh, sw), (dh, dw) = stride, dilation
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            yield i, j, rows, cols
 
 
 def along_axis_index(backend: Backend, axis: int, index, shape: tuple) -> tuple:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from .blas_threads import ThreadLimitedMatmul
-from .contract import Backend, lenient_axis
+from .contract import Backend, lenient_axis, window_offsets
 
 
 class NumpyBackend(Backend):
@@ -147,13 +147,8 @@ class NumpyBackend(Backend):
     def fold_windows(self, windows, shape, stride, dilation):
         """`Backend.fold_windows` adding in place into one fresh array (no copy per offset)."""
         out = self.xp.zeros(shape, dtype=windows.dtype)
-        ho, wo, kh, kw = windows.shape[-4:]
-        (sh, sw), (dh, dw) = stride, dilation
-        for i in range(kh):
-            for j in range(kw):
-                rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-                cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-                out[..., rows, cols] += windows[..., i, j]
+        for i, j, rows, cols in window_offsets(windows.shape, stride, dilation):
+            out[..., rows, cols] += windows[..., i, j]
         return out
 
 
