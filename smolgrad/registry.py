@@ -25,7 +25,6 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-import textwrap
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -307,8 +306,7 @@ def package_stub(package: types.ModuleType) -> str:
              f'`__all__`, from where it is defined."""\n']
     lines += ["from typing import Any\n"] if untyped else []
     lines += sorted(imports) + [""] + untyped + ["__version__: str", ""]
-    # with `__all__`, the renamed imports (`float16 as half`) are exports too (PEP 484)
-    names = " ".join(f'"{n}",' for n in sorted(package.__all__))
-    lines += ["__all__ = ["] + textwrap.wrap(names, 96, initial_indent="    ",
-                                             subsequent_indent="    ") + ["]"]
+    # with `__all__`, the renamed imports (`float16 as half`) are exports too (PEP 484);
+    # one name a line, so that adding an op adds one line here
+    lines += ["__all__ = ["] + [f'    "{n}",' for n in sorted(package.__all__)] + ["]"]
     return "\n".join(lines) + "\n"

@@ -249,7 +249,6 @@ def test_package_stub_imports_each_name_from_its_home():
     assert "from .ops.elementwise import sub as subtract" in stub
     assert "from .dtypes import float16 as half" in stub
     assert "from . import nn as nn" in stub
-    assert '"logaddexp",' in stub or "logaddexp" not in sg.__all__
 
 
 def test_stub_generator_check_mode(tmp_path, monkeypatch):
