@@ -135,6 +135,7 @@ from .ops.elementwise import log as log
 from .ops.elementwise import log10 as log10
 from .ops.elementwise import log1p as log1p
 from .ops.elementwise import log2 as log2
+from .ops.elementwise import logaddexp as logaddexp
 from .ops.elementwise import logical_and as logical_and
 from .ops.elementwise import logical_not as logical_not
 from .ops.elementwise import logical_or as logical_or
@@ -377,6 +378,7 @@ __all__ = [
     "log1p",
     "log2",
     "log_softmax",
+    "logaddexp",
     "logical_and",
     "logical_not",
     "logical_or",

@@ -114,6 +114,7 @@ BINARY = {
     "pow": (lambda x, y: x ** y, {"positive": True}),
     "maximum": (lambda x, y: x.maximum(y), {}),
     "minimum": (lambda x, y: x.minimum(y), {}),
+    "logaddexp": (lambda x, y: x.logaddexp(y), {}),
     "add_alpha": (lambda x, y: x.add(y, alpha=2.5), {}),
     "sub_alpha": (lambda x, y: x.sub(y, alpha=-0.5), {}),
 }
@@ -124,6 +125,23 @@ BINARY = {
 def test_binary(name, shapes, device):
     fn, opts = BINARY[name]
     check_op(fn, *shapes, device=device, **opts)
+
+
+def test_logaddexp_extremes(device):
+    """Finite for huge inputs (e^1000 alone is inf); PyTorch's values and gradients at
+    equal infinities, mixed infinities and NaN; the function form as torch.logaddexp."""
+    inf, nan = float("inf"), float("nan")
+    xs = [1000.0, -1000.0, 0.0, inf, -inf, inf, 3.0, 88.0]
+    ys = [0.0, -1000.0, 0.0, inf, -inf, -inf, nan, 89.0]
+    x = sg.tensor(xs, device=device, requires_grad=True)
+    y = sg.tensor(ys, device=device, requires_grad=True)
+    tx, ty = torch.tensor(xs, requires_grad=True), torch.tensor(ys, requires_grad=True)
+    z, tz = sg.logaddexp(x, y), torch.logaddexp(tx, ty)
+    z.sum().backward()
+    tz.sum().backward()
+    assert_close(z, tz)
+    assert_close(x.grad, tx.grad, what="d/dx")
+    assert_close(y.grad, ty.grad, what="d/dy")
 
 
 @pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((3, 1), (1, 4))], ids=str)

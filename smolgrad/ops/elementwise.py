@@ -391,6 +391,38 @@ def minimum(input, other) -> Tensor:
     return Minimum.apply(*promote(input, other, "minimum"))
 
 
+class LogAddExp(Function):
+    """z = log(eˣ + eʸ)        dz/dx = eˣ / (eˣ + eʸ) = σ(x - y),   dz/dy = σ(y - x)
+
+    Computed as z = m + log(1 + e^(-|x - y|)) with m = max(x, y): the exponent is never
+    positive, so nothing overflows (logaddexp(1000, 0) = 1000, where e¹⁰⁰⁰ alone is inf),
+    and log1p keeps the digits when e^(-|x - y|) is tiny. Where x = y the difference is
+    taken as 0 (z = x + log 2), so two equal infinities give that infinity, not inf - inf.
+    The gradient uses x - y as it is: NaN where both are the same infinity, as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        b, xa, ya = ctx.backend, _data(x), _data(y)
+        same = b.equal(xa, ya)
+        diff = b.subtract(b.where(same, 0, xa), b.where(same, 0, ya))
+        return b.add(b.maximum(xa, ya), b.log1p(b.exp(b.negative(b.abs(diff)))))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return (grad * sigmoid(x - y) if ctx.needs_input_grad[0] else None,
+                grad * sigmoid(y - x) if ctx.needs_input_grad[1] else None)
+
+
+@register("logaddexp", function=True)
+def logaddexp(input, other) -> Tensor:
+    """log(e^input + e^other), elementwise with broadcasting, without overflow."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"logaddexp: input must be a Tensor, got {type(input).__name__}")
+    return LogAddExp.apply(*promote(float_input(input), other, "logaddexp"))
+
+
 # ---------------------------------------------------------------------------------------
 # Unary math
 # ---------------------------------------------------------------------------------------
