@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import sys
 import types
 
 import numpy as np
@@ -440,6 +441,76 @@ def test_a_missing_kernel_under_a_derived_primitive_names_both():
     with pytest.raises(MissingKernel, match=r"'concatenate' kernel \(needed by Cat.forward\)"):
         sg.cat([a, a])
     np.testing.assert_array_equal((a * 2).detach().numpy(), [0.0, 2.0, 4.0, 6.0])
+
+
+# CupyBackend's own code (bounds checks, the host path of index_add, GPU-side random
+# draws) on a machine without a GPU: CuPy's API is NumPy's, so NumPy stands in for it.
+
+
+class _RandomStateWithDtype:
+    """cupy.random.RandomState's draws (which take dtype=) on NumPy's RandomState."""
+
+    def __init__(self, seed=None):
+        self.rng = np.random.RandomState(seed)
+
+    def uniform(self, low, high, size, dtype):
+        return self.rng.uniform(low, high, size).astype(dtype)
+
+    def normal(self, loc, scale, size, dtype):
+        return self.rng.normal(loc, scale, size).astype(dtype)
+
+    def randint(self, low, high, size, dtype):
+        return self.rng.randint(low, high, size, dtype=dtype)
+
+    def permutation(self, n):
+        return self.rng.permutation(n)
+
+
+@pytest.fixture
+def cupy_on_numpy(monkeypatch) -> Backend:
+    """A CupyBackend whose `cupy` is NumPy plus the few names CuPy adds."""
+    cupy = _library_without()
+    cupy.__name__, cupy.__version__ = "cupy", "0-numpy-stand-in"
+    cupy.asnumpy = np.asarray
+    cupy.random = types.SimpleNamespace(RandomState=_RandomStateWithDtype)
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    special = types.ModuleType("cupyx.scipy.special")
+    special.erf = np.vectorize(__import__("math").erf, otypes=[np.float64])
+    scipy = types.ModuleType("cupyx.scipy")
+    scipy.special = special
+    cupyx = types.ModuleType("cupyx")
+    cupyx.scipy, cupyx.scatter_add = scipy, np.add.at
+    for name, module in (("cupy", cupy), ("cupyx", cupyx), ("cupyx.scipy", scipy),
+                         ("cupyx.scipy.special", special)):
+        monkeypatch.setitem(sys.modules, name, module)
+    from smolgrad.arrays.cupy_backend import CupyBackend
+
+    return CupyBackend()
+
+
+def test_cupy_backend_logic_on_a_numpy_stand_in(cupy_on_numpy):
+    b, ref = cupy_on_numpy, get_backend("cpu")
+    assert not [n for n in REQUIRED if getattr(getattr(b, n), "required", False)]
+    x = b.asarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+    with pytest.raises(IndexError, match="out of bounds for dimension 1 with size 4"):
+        b.getitem(x, (slice(None), b.asarray(np.array([0, 4]))))
+    with pytest.raises(IndexError, match="gather: index out of bounds"):
+        b.take_along_axis(x, b.asarray(np.array([[0], [5], [1]])), 1)
+    for d in (dt.int64, dt.float32):  # int64: CUDA has no atomicAdd, the host path
+        out = b.index_add(b.zeros((4,), d), (b.asarray(np.array([1, 1, 3])),),
+                          b.asarray([2, 3, 4], d))
+        assert b.dtype_of(out) is d
+        np.testing.assert_array_equal(out, [0, 5, 0, 4])
+    got = b.scatter_add(b.zeros((3, 3), dt.float32), 0, b.asarray(INDEX), b.asarray(FIN[:, :3]))
+    want = ref.scatter_add(ref.zeros((3, 3), dt.float32), 0, INDEX, FIN[:, :3])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(b.erf(b.asarray(FIN)), ref.erf(FIN), rtol=1e-6)
+    assert b.sum(b.asarray(np.float32(3.0)), axis=0) == 3.0  # lenient 0-d axis
+    b.seed(3)
+    first = b.normal((4,), 0.0, 1.0, dt.float16)
+    b.seed(3)
+    np.testing.assert_array_equal(b.normal((4,), 0.0, 1.0, dt.float16), first)
+    assert b.dtype_of(first) is dt.float16 and b.dtype_of(b.permutation(5)) is dt.int64
 
 
 # -- 2. primitives that libraries spell or check differently ------------------------------
