@@ -126,3 +126,18 @@ def test_rnn_flatten_parameters_is_a_no_op():
         before = [p.tolist() for p in lstm.parameters()]
         assert lstm.flatten_parameters() is None
         assert [p.tolist() for p in lstm.parameters()] == before
+
+
+@pytest.mark.xfail(strict=True, reason="Tensor.shape/size() are plain tuples (engine.py) and "
+                   "sg.Size prints as smolgrad.Size; PyTorch prints torch.Size([2, 3]), which "
+                   "notebooks show on every shape")
+def test_shape_prints_as_pytorch():
+    assert repr(sg.zeros(2, 3).shape) == repr(torch.zeros(2, 3).shape)
+    assert str(sg.zeros(2, 3).size()) == str(torch.zeros(2, 3).size())
+
+
+@pytest.mark.xfail(strict=True, reason="sg.manual_seed returns None (smolgrad/random.py); "
+                   "torch.manual_seed returns the default Generator, which programs chain")
+def test_manual_seed_returns_the_default_generator():
+    assert isinstance(sg.manual_seed(0), sg.Generator)
+    assert isinstance(torch.manual_seed(0), torch.Generator)
