@@ -12,7 +12,7 @@ What each does here:
   conv); applied through threadpoolctl when it is installed, recorded otherwise.
 - `use_deterministic_algorithms`: recorded; smolgrad's ops are deterministic on every
   backend already (no atomics-based reductions are chosen at random).
-- `compile(model)`: returns `model` unchanged for now (a later step compiler takes its place).
+- `compile(model)`: smolgrad's step compiler (smolgrad/compiler.py).
 """
 
 from __future__ import annotations
@@ -206,18 +206,15 @@ class iinfo:  # noqa: N801 - PyTorch's spelling
 
 
 # -- compile ------------------------------------------------------------------------------------
-def _unchanged(model: Callable) -> Callable:
-    return model
-
-
 def compile(model: Callable | None = None, *, fullgraph: bool = False, dynamic=None,  # noqa: A001
-            backend="inductor", mode=None, options=None, disable: bool = False) -> Callable:
-    """`torch.compile`: returns `model` (a Module or function) unchanged, for now; used as
-    `@torch.compile(...)` with arguments, returns a decorator that does the same.
-    (The speed issue maps this onto smolgrad's step compiler.)"""
-    if model is None:
-        return _unchanged
-    return model
+            backend="inductor", mode=None, options=None, disable: bool = False):
+    """`torch.compile`: smolgrad's step compiler (`smolgrad/compiler.py`, docs/compile.md).
+    Records a function's backend calls once per guard key and replays them after; used as
+    `compile(fn)`, `compile(module)`, `@compile` or `@compile(...)`."""
+    from .compiler import compile as compile_step  # the layer above: nn and optim
+
+    return compile_step(model, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
+                        mode=mode, options=options, disable=disable)
 
 
 # -- version ------------------------------------------------------------------------------------
