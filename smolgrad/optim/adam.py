@@ -12,6 +12,12 @@ For one parameter p with gradient g, at step t = 1, 2, ... (PyTorch's formulatio
 
 `eps` is added after the square root of the bias-corrected second moment (the original
 smolgrad added it inside the root, which changes the steps when v is small).
+
+`capturable=True` (PyTorch's name) keeps the step count t in a float32 tensor on the
+parameter's device and computes the bias corrections there, so that no Python number
+changes from one step to the next: a compiled step (`sg.compile`) can then replay the
+update. Its numbers differ from the default path in the last bits (float32 instead of
+Python's float64 for 1 - beta^t).
 """
 
 from __future__ import annotations
@@ -19,14 +25,14 @@ from __future__ import annotations
 import math
 
 from ..engine import Tensor
-from ..ops.creation import zeros_like
+from ..ops.creation import tensor, zeros_like
 from .optimizer import Optimizer, check_hyper, check_no_differentiable
 
 
 class Adam(Optimizer):
     """`Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-    *, maximize=False, decoupled_weight_decay=False)`; `foreach`, `fused` and `capturable`
-    are accepted and ignored."""
+    *, maximize=False, decoupled_weight_decay=False, capturable=False)`; `foreach` and
+    `fused` are accepted and ignored."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
@@ -50,8 +56,9 @@ class Adam(Optimizer):
     def update_param(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr, eps, weight_decay = float(group["lr"]), group["eps"], group["weight_decay"]
         beta1, beta2 = (float(b) for b in group["betas"])
+        capturable = group.get("capturable", False)
         if not state:
-            state["step"] = 0
+            state["step"] = tensor(0.0, device=param.device) if capturable else 0
             state["exp_avg"] = zeros_like(param)
             state["exp_avg_sq"] = zeros_like(param)
             if group["amsgrad"]:
@@ -64,13 +71,21 @@ class Adam(Optimizer):
                 self._write(param, param_value)
             else:
                 grad = grad + weight_decay * param
-        step = int(state["step"]) + 1
+        if capturable:
+            step = state["step"]
+            if not isinstance(step, Tensor):  # loaded from a state dict of the default path
+                step = tensor(float(step), device=param.device)
+            step = step + 1
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2_sqrt = (1 - beta2 ** step).sqrt()
+        else:
+            step = int(state["step"]) + 1
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
         state["step"] = step
         exp_avg = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
         exp_avg_sq = state["exp_avg_sq"] * beta2 + (1 - beta2) * (grad * grad)
         state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
         second_moment = exp_avg_sq
         if group["amsgrad"]:
             second_moment = state["max_exp_avg_sq"].maximum(exp_avg_sq)
