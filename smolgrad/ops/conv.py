@@ -300,10 +300,10 @@ def _window_max(b, x, geo: ConvGeometry):
     """
     (kh, kw) = geo.kernel
     win = _windows(b, x, geo, pad_value=float("-inf"))           # (N, C, Ho, Wo, KH, KW)
-    best = win[..., 0, 0]
+    best = b.getitem(win, (Ellipsis, 0, 0))  # through the backend: sg.compile sees it
     index = b.zeros(best.shape, dt.int32)
     for p in range(1, kh * kw):
-        candidate = win[..., p // kw, p % kw]
+        candidate = b.getitem(win, (Ellipsis, p // kw, p % kw))
         better = b.logical_or(b.greater(candidate, best), b.isnan(candidate))
         index = b.maximum(index, b.multiply(better, b.asarray(p, dt.int32)))
         best = b.maximum(best, candidate)                        # NaN propagates
@@ -342,9 +342,9 @@ def _window_sum(b, x, geo: ConvGeometry):
     """Σ over each window of x_pad (zero padding): (N, C, Ho, Wo), one add per offset."""
     kh, kw = geo.kernel
     win = _windows(b, x, geo)
-    total = win[..., 0, 0]
+    total = b.getitem(win, (Ellipsis, 0, 0))  # through the backend: sg.compile sees it
     for p in range(1, kh * kw):
-        total = b.add(total, win[..., p // kw, p % kw])
+        total = b.add(total, b.getitem(win, (Ellipsis, p // kw, p % kw)))
     return b.copy(total) if kh * kw == 1 else total
 
 
