@@ -96,11 +96,12 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise NotImplementedError(f"{op}: scale_grad_by_freq=True and sparse=True are not "
                                   f"supported by smolgrad")
     num = weight.shape[0]
-    if input.numel():
+    # one bool read back (not the min and max themselves), so that sg.compile's value
+    # guard on it holds from batch to batch
+    if input.numel() and bool((input.min() < 0) | (input.max() >= num)):
         low, high = int(input.min().item()), int(input.max().item())
-        if low < 0 or high >= num:
-            raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for a "
-                             f"weight with {num} embeddings (shape {weight.shape})")
+        raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for a "
+                         f"weight with {num} embeddings (shape {weight.shape})")
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise ValueError(f"{op}: padding_idx {padding_idx} must be within the "
