@@ -245,7 +245,8 @@ class Gelu(Function):
         ctx.save_for_backward(x)
         xd = x.array
         if approximate == "tanh":
-            inner = b.multiply(_SQRT_2_OVER_PI, b.add(xd, b.multiply(0.044715, xd * xd * xd)))
+            cube = b.multiply(b.multiply(xd, xd), xd)  # through the backend (sg.compile)
+            inner = b.multiply(_SQRT_2_OVER_PI, b.add(xd, b.multiply(0.044715, cube)))
             half_gate = b.multiply(0.5, b.add(1.0, b.tanh(inner)))      # ½ (1 + tanh u)
         else:
             half_gate = b.multiply(0.5, b.add(1.0, b.erf(b.multiply(xd, _INV_SQRT_2))))  # Φ(x)
