@@ -87,16 +87,16 @@ class Function(engine.Function):
 
 
 def _quiet_forward(cls, forward, ctx, *args, **kw):
-    """A user's forward, run without recording (its inner ops are not graph nodes)."""
+    """A user's forward, run without recording (its inner ops are not graph nodes). The
+    engine's forward contract is arrays: the Tensor's array, or a tuple of them."""
     with no_grad():
         out = forward(ctx, *args, **kw)
-    if isinstance(out, list):
-        out = tuple(out)
-    if not isinstance(out, Tensor) and not (
-            isinstance(out, tuple) and out and all(isinstance(o, Tensor) for o in out)):
-        raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors, "
-                        f"got {type(out).__name__}")
-    return out
+    if isinstance(out, Tensor):
+        return out.array
+    if isinstance(out, (tuple, list)) and out and all(isinstance(o, Tensor) for o in out):
+        return tuple(o.array for o in out)
+    raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors, "
+                    f"got {type(out).__name__}")
 
 
 def _numerical_jacobian(fn, inputs, i, eps):

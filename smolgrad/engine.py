@@ -47,7 +47,8 @@ from .grad_mode import (  # noqa: F401
 
 
 class Function:
-    """Subclass with `forward(ctx, *inputs) -> array` and `backward(ctx, *grads) -> grads`.
+    """Subclass with `forward(ctx, *inputs) -> array` and `backward(ctx, *grads) -> grads`
+    (`sg.autograd.Function` wraps a forward written in Tensors to return their arrays).
 
     The instance created by `apply` is both the `ctx` the two methods share and the graph
     node stored in its outputs' `grad_fn`. It holds:
@@ -57,8 +58,8 @@ class Function:
       saved_tensors     what forward saved with `save_for_backward`, version-checked
       output            its output, when the class sets `saves_output = True` (held weakly)
 
-    A forward that returns a tuple makes one node with several outputs; its backward gets
-    one gradient per output: zeros for an output no gradient reached (None after
+    A forward that returns a tuple of arrays makes one node with several outputs; backward
+    gets one gradient per output: zeros for an output no gradient reached (None after
     `ctx.set_materialize_grads(False)`), as in PyTorch.
     """
 
@@ -84,9 +85,10 @@ class Function:
         raise NotImplementedError
 
     def save_for_backward(self, *tensors) -> None:
-        # Only stored here: `apply` notes their versions when it records the node (when it
-        # does not, nothing will read them, and noting them would be wasted work).
         self._saved = tensors
+        if self.needs_input_grad:  # a recorded node: note versions, to detect in-place changes
+            self._saved_versions = [t._version if isinstance(t, Tensor) else None
+                                    for t in tensors]
 
     def set_materialize_grads(self, value: bool) -> None:
         """False: backward receives None (not zeros) for an output that got no gradient."""
@@ -142,48 +144,37 @@ class Function:
         ctx.backend = backend
         record = any_requires_grad and cls.differentiable and _grad_mode.enabled
         if record:
-            # per input: does a gradient have to flow to it? (only built for recorded nodes:
-            # under no_grad, e.g. in an optimizer step, an op costs as little as possible)
-            ctx.inputs = args
-            ctx.needs_input_grad = [isinstance(a, Tensor) and a._requires_grad for a in args]
+            # per input: does a gradient have to flow to it, and its version now (an in-place
+            # change before backward must raise)? Only for recorded nodes: under no_grad,
+            # e.g. in an optimizer step, an op costs as little as possible.
+            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
+            ctx.inputs, ctx.needs_input_grad = args, needs
+            ctx._input_versions = [a._version if n else 0 for a, n in zip(args, needs)]
         data = cls.forward(ctx, *args, **kwargs)
         if isinstance(data, tuple):
             return ctx._several_outputs(data, record)
-        if isinstance(data, Tensor):  # user-defined Functions return Tensors
-            data = data.array
         out = Tensor._make(data, ctx.backend)  # forward may move it (Tensor.to(device))
         if record:
             out.grad_fn = ctx
             out._requires_grad = True
-            ctx._note_versions()
             if cls.saves_output:
                 ctx._output_ref = weakref.ref(out)
         return out
 
     def _several_outputs(self, results: tuple, record: bool) -> tuple:
-        """One Tensor per result of forward. When recorded, each floating-point one gets
+        """One Tensor per array forward returned. When recorded, each floating-point one gets
         this node as `grad_fn` and its position as `_output_nr`; integer and bool outputs
         carry no gradient, as in PyTorch."""
         outs = []
         for i, data in enumerate(results):
-            out = Tensor._make(data.array if isinstance(data, Tensor) else data, self.backend)
+            out = Tensor._make(data, self.backend)
             if record and out.dtype.is_floating_point:
                 out.grad_fn, out._output_nr, out._requires_grad = self, i, True
             outs.append(out)
         if record:
             self.n_outputs = len(outs)
             self._output_specs = [(o.array.shape, o.dtype) for o in outs]
-            self._note_versions()
         return tuple(outs)
-
-    def _note_versions(self) -> None:
-        """Remember the versions of the inputs and saved tensors, to detect in-place changes
-        before backward (forward never changes an array, so now is as good as when saved)."""
-        self._input_versions = [a._version if n else 0
-                                for a, n in zip(self.inputs, self.needs_input_grad)]
-        if self._saved:
-            self._saved_versions = [t._version if isinstance(t, Tensor) else None
-                                    for t in self._saved]
 
     def _output_grads(self, grads: list) -> list:
         """The gradient of each output, for backward: zeros for those that got none
