@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import gc
 import inspect
 import math
 import warnings
@@ -92,12 +93,15 @@ _active_recorder = None  # the recording in progress, if any (one at a time)
 
 
 class Unreplayable(Exception):
-    """A recording that cannot be replayed; the message says why. `quiet` ones (state
-    created on a first call, whose guard key never comes back) are not worth a warning."""
+    """A recording that cannot be replayed; the message says why. Most reasons belong to
+    the function (it reads values back, changes Python state): it then runs eagerly for
+    good. `per_key` ones hold for one guard key only (a result with a graph, under grad
+    mode); `quiet` ones too, and are not worth a warning (state created on a first call,
+    whose key never comes back)."""
 
-    def __init__(self, message: str, quiet: bool = False):
+    def __init__(self, message: str, quiet: bool = False, per_key: bool = False):
         super().__init__(message)
-        self.quiet = quiet
+        self.quiet, self.per_key = quiet, per_key or quiet
 
 
 def is_compiling() -> bool:
@@ -359,6 +363,7 @@ class _Recorder:
         self.installed: list = []
         self.keep: list = []          # every array seen, alive until the end (ids unique)
         self.slot_arrays: list = []   # the array each slot held when recorded
+        self.checked: set = set()     # ids of constant arrays looked at already
         self.earlier: dict = {}       # _call_key -> the outs of a pure call made already
         self.versions: dict = {}      # id(tensor) -> its version counter on entry
         self.arrays_on_entry: dict = {}  # id(tensor at a place) -> its array on entry
@@ -427,9 +432,16 @@ class _Recorder:
             slot = self.new_slot(value)
             self.inputs.append((slot, known[1]))
             return slot
-        if _is_array(value) and self.derived_outside(value):
-            self.fail("an op computed on an array outside the backend (indexing or "
-                      "arithmetic on `.array` directly), which a replay would not redo")
+        if _is_array(value) and id(value) not in self.checked:
+            self.checked.add(id(value))
+            self.keep.append(value)
+            if self.derived_outside(value):
+                self.fail("an op computed on an array outside the backend (indexing or "
+                          "arithmetic on `.array` directly), which a replay would not redo")
+            elif _held_by_tensor(value):
+                self.fail(f"it uses a tensor of shape {tuple(value.shape)} that it cannot "
+                          f"reach from its arguments, closure or globals (a replay would "
+                          f"keep its old values); pass that tensor as an argument")
         return value
 
     def derived_outside(self, array) -> bool:
@@ -551,6 +563,12 @@ def _value_key(value):
     if type(value) in _HASHABLE:
         return (type(value), value)
     return ("id", id(value))
+
+
+def _held_by_tensor(array) -> bool:
+    """Is `array` the values of some live Tensor? (Asked only of constant arrays, once per
+    recording: a scan of the objects that refer to it.)"""
+    return any(isinstance(r, Tensor) and r.array is array for r in gc.get_referrers(array))
 
 
 def _is_array(value) -> bool:
@@ -863,7 +881,7 @@ def _new_value(recorder: _Recorder, t: Tensor, snapshot: _Snapshot, owner) -> _N
     if t.grad_fn is not None and not t.grad_fn._freed:
         raise Unreplayable("a result still carries a graph (grad_fn "
                            f"{t.grad_fn!r}); call backward inside the compiled function, or "
-                           f"run it under sg.no_grad()")
+                           f"run it under sg.no_grad()", per_key=True)
     if t._grad is not None or t._view is not None:
         raise Unreplayable(f"the call stores a tensor with a .grad or a view in "
                            f"{_label(snapshot, owner)}")
@@ -1003,43 +1021,21 @@ class CompiledFunction:
         self.programs: dict = {}
         self.recordings = 0
         self.replays = 0
+        self.eager_reason: str | None = None  # why the function runs eagerly for good
         self.program: Program | None = None
         self._warned: set = set()
-        self._globals_used = _global_names(fn)
         functools.update_wrapper(self, fn, updated=())
 
     def __repr__(self) -> str:
         return f"<compiled {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
     def roots(self, args: tuple, kwargs: dict) -> list:
-        """(label, value) for each closure variable and global the function names, and
-        the attributes of `self` for a bound method. The walk keeps what matters."""
-        fn = self.fn
-        found = []
-        if isinstance(fn, Module):
-            return [("self", fn)]
-        owner = getattr(fn, "__self__", None)
-        if isinstance(owner, (Module, Optimizer)):
-            found.append(("self", owner))
-        elif owner is not None and hasattr(owner, "__dict__"):
-            found.extend((f"self.{k}", v) for k, v in vars(owner).items())
-        fn = getattr(fn, "__func__", fn)
-        code = getattr(fn, "__code__", None)
-        if code is not None and fn.__closure__:
-            for name, cell in zip(code.co_freevars, fn.__closure__):
-                try:
-                    found.append((name, cell.cell_contents))
-                except ValueError:  # a cell not filled yet
-                    continue
-        module_globals = getattr(fn, "__globals__", {})
-        for name in self._globals_used:
-            if name in module_globals:
-                found.append((name, module_globals[name]))
-        return [(label, v) for label, v in found for v in _unpack(v)]
+        """(label, value) for what the function can reach: see `_find_roots`."""
+        return _find_roots(self.fn)
 
     def __call__(self, *args, **kwargs):
-        if _active_recorder is not None:  # inside another recording: be plain Python
-            return self.fn(*args, **kwargs)
+        if _active_recorder is not None or self.eager_reason is not None:
+            return self.fn(*args, **kwargs)  # inside another recording, or given up
         entry = _Snapshot(self.roots(args, kwargs), args, kwargs)
         program = self.programs.get(entry.key)
         if isinstance(program, Program):
@@ -1092,7 +1088,10 @@ class CompiledFunction:
                                    f"{self.fn!r}: {e}") from None
             if not e.quiet:
                 self._warn(f"runs eagerly: {e}")
-            self.programs[key] = str(e)
+            if e.per_key:
+                self.programs[key] = str(e)
+            else:
+                self.eager_reason = str(e)
             return result
         self.programs[key] = self.program = program
         return result
@@ -1104,7 +1103,7 @@ class CompiledFunction:
             reason = (f"it reads a value back to Python (.item(), bool(t)) that changes "
                       f"from call to call (the replay's guard {guard} failed)")
             self._warn(f"runs eagerly: {reason}")
-            self.programs[key] = reason
+            self.eager_reason = reason
         return self.fn(*args, **kwargs)
 
     def _warn(self, message: str) -> None:
@@ -1114,22 +1113,76 @@ class CompiledFunction:
             warnings.warn(f"sg.compile({name}) {message}", RuntimeWarning, stacklevel=3)
 
 
-def _unpack(value) -> list:
-    """A root, or the roots inside a list, tuple or dict (one level deep)."""
+def _unpack(label: str, value) -> list:
+    """[(label, value)] for a root, or for the roots inside a list, tuple or dict (one
+    level deep)."""
     if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, (Tensor, Module, Optimizer))]
+        return [(f"{label}[{i}]", v) for i, v in enumerate(value)
+                if isinstance(v, (Tensor, Module, Optimizer))]
     if isinstance(value, dict):
-        return [v for v in value.values() if isinstance(v, (Tensor, Module, Optimizer))]
-    return [value]
+        return [(f"{label}[{k!r}]", v) for k, v in value.items()
+                if isinstance(v, (Tensor, Module, Optimizer))]
+    return [(label, value)]
 
 
-def _global_names(fn) -> tuple:
-    """Names the function's code (and code nested in it: lambdas, comprehensions) looks
-    up as globals."""
-    fn = getattr(fn, "__func__", fn)
-    code = getattr(fn, "__code__", None)
+def _find_roots(fn) -> list:
+    """(label, value) for every closure variable and global that `fn` names, the
+    attributes of `self` for a bound method, and the same for the functions of the user's
+    own that it calls (three levels deep; smolgrad's functions are skipped: they keep no
+    state). The snapshot keeps the Modules, Optimizers, Tensors and Python flags."""
+    found: list = []  # lists of (label, value)
+    visited: set = set()
+    stack = [(fn, 0)]
+    while stack:
+        f, depth = stack.pop()
+        if id(f) in visited:
+            continue
+        visited.add(id(f))
+        if isinstance(f, CompiledFunction):
+            f = f.fn
+        if isinstance(f, Module):
+            found.append([("self", f)])
+            continue
+        owner = getattr(f, "__self__", None)
+        if isinstance(owner, (Module, Optimizer)):
+            found.append([("self", owner)])
+        elif owner is not None and hasattr(owner, "__dict__"):
+            found.extend(_unpack(f"self.{k}", v) for k, v in vars(owner).items())
+        f = getattr(f, "__func__", f)
+        code = getattr(f, "__code__", None)
+        if code is None:
+            continue
+        named = []
+        if f.__closure__:
+            for name, cell in zip(code.co_freevars, f.__closure__):
+                try:
+                    named.append((name, cell.cell_contents))
+                except ValueError:  # a cell not filled yet
+                    continue
+        module_globals = f.__globals__
+        named.extend((name, module_globals[name]) for name in _global_names(code)
+                     if name in module_globals)
+        for name, value in named:
+            found.append(_unpack(name, value))
+            if depth < 3 and _is_user_function(value):
+                stack.append((value, depth + 1))
+    return [item for items in found for item in items]
+
+
+def _is_user_function(value) -> bool:
+    if isinstance(value, CompiledFunction):
+        return True
+    if not (inspect.isfunction(value) or inspect.ismethod(value)):
+        return False
+    return not (getattr(value, "__module__", None) or "").startswith("smolgrad")
+
+
+@functools.lru_cache(maxsize=256)
+def _global_names(code) -> tuple:
+    """Names a code object (and code nested in it: lambdas, comprehensions) looks up as
+    globals."""
     names: list = []
-    stack = [code] if code is not None else []
+    stack = [code]
     while stack:
         c = stack.pop()
         names.extend(n for n in c.co_names if n not in names)
