@@ -308,16 +308,7 @@ class Tensor(TensorMethods):
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
-            if value.shape != self.shape:
-                raise RuntimeError(f"assigned grad has shape {value.shape}, but the tensor "
-                                   f"has shape {self.shape}")
-            if value.backend is not self.backend:
-                raise RuntimeError(f"assigned grad is on device '{value.device}', but the "
-                                   f"tensor is on '{self.device}'")
-            if value.dtype != self.dtype:
-                raise RuntimeError(f"assigned grad has dtype {value.dtype.name}, but the "
-                                   f"tensor has dtype {self.dtype.name}; convert it with "
-                                   f".to({self.dtype.name}) first")
+            check_gradient(value, self, "grad", "assigned grad", "tensor")
         self._grad = value
 
     def retain_grad(self) -> None:
@@ -412,14 +403,27 @@ def root_gradients(outputs, gradients, op: str, arg: str) -> list:
             g = Tensor._make(out.backend.ones(out.array.shape, out.dtype), out.backend)
         elif not isinstance(g, Tensor):
             g = Tensor(g, dtype=out.dtype, device=out.device)
-        if g.backend is not out.backend:
-            raise RuntimeError(f"{op}: gradient is on device '{g.device}', but the output "
-                               f"is on '{out.device}'; move it with .to('{out.device}')")
-        if g.shape != out.shape:
-            raise RuntimeError(f"{op}: gradient has shape {g.shape}, but the output has "
-                               f"shape {out.shape}")
+        check_gradient(g, out, op, "gradient", "output", dtype=False)
         seeds.append(g)
     return seeds
+
+
+def check_gradient(grad: Tensor, t: Tensor, context: str, subject: str, other: str,
+                   dtype: bool = True) -> None:
+    """Raise unless `grad` has t's shape, device and (unless `dtype=False`) dtype, as a
+    gradient of t must. The error reads "{context}: {subject} has shape (3,), but the
+    {other} has shape (2,)"."""
+    if grad.shape != t.shape:
+        problem = f"has shape {grad.shape}, but the {other} has shape {t.shape}"
+    elif grad.backend is not t.backend:
+        problem = (f"is on device '{grad.device}', but the {other} is on '{t.device}'; "
+                   f"move it with .to('{t.device}')")
+    elif dtype and grad.dtype != t.dtype:
+        problem = (f"has dtype {grad.dtype.name}, but the {other} has dtype {t.dtype.name}; "
+                   f"convert it with .to({t.dtype.name})")
+    else:
+        return
+    raise RuntimeError(f"{context}: {subject} {problem}")
 
 
 def run_backward(roots, root_grads, retain_graph=None, create_graph=False, inputs=None,
@@ -583,11 +587,8 @@ def _run_hooks(t: Tensor, grad: Tensor) -> Tensor:
         if not isinstance(new, Tensor):
             raise TypeError(f"hook '{name}' returned {type(new).__name__}; a gradient hook "
                             f"must return a Tensor or None")
-        if new.shape != grad.shape or new.dtype != grad.dtype or new.backend is not grad.backend:
-            raise RuntimeError(
-                f"hook '{name}' has changed the gradient from shape {grad.shape}, "
-                f"{grad.dtype.name} on '{grad.device}' to shape {new.shape}, "
-                f"{new.dtype.name} on '{new.device}'; a hook must keep all three")
+        check_gradient(new, grad, f"hook '{name}' has changed the gradient", "its result",
+                       "gradient it was given")
         grad = new
     return grad
 

@@ -378,3 +378,19 @@ def test_tensor_constructor_and_make_build_the_same_tensor():
     assert all(getattr(made, s) == getattr(sg.Tensor([[1.0, 2.0]]), s)
                for s in ("grad_fn", "_output_nr", "_grad", "_version", "_hooks", "_view"))
     assert sg.Tensor().shape == (0,) and sg.Tensor(t).array is not t.array  # a copy
+
+
+def test_a_gradient_must_match_its_tensor_wherever_it_comes_from(device):
+    """Assigned to .grad, returned by a hook, or given to backward: the same rule (shape,
+    device, dtype) and the same wording."""
+    x = sg.ones(2, device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^grad: assigned grad has dtype float16, but the "
+                                           r"tensor has dtype float32"):
+        x.grad = sg.zeros(2, dtype=sg.float16, device=device)
+    x.register_hook(lambda g: g.half())
+    with pytest.raises(RuntimeError, match=r"has changed the gradient: its result has dtype "
+                                           r"float16, but the gradient it was given"):
+        (x * 2).sum().backward()
+    with pytest.raises(RuntimeError, match=r"^backward: gradient has shape \(3,\), but the "
+                                           r"output has shape \(2,\)"):
+        (x * 2).backward(sg.ones(3, device=device))
