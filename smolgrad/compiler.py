@@ -1044,8 +1044,7 @@ class CompiledFunction:
             try:
                 return program(*entry.arg_tensors)
             except _Diverged as e:  # nothing was written yet: the state is as on entry
-                return self._diverged(entry.key, program, program.guards[e.args[0]], args,
-                                      kwargs)
+                return self._diverged(program, program.guards[e.args[0]], args, kwargs)
         if program is not None:  # a recording that cannot be replayed: eager
             return self.fn(*args, **kwargs)
         if len(self.programs) >= self.cache_size_limit:
@@ -1096,7 +1095,7 @@ class CompiledFunction:
         self.programs[key] = self.program = program
         return result
 
-    def _diverged(self, key, program: Program, guard: str, args: tuple, kwargs: dict):
+    def _diverged(self, program: Program, guard: str, args: tuple, kwargs: dict):
         """A value guard failed: run eagerly; after the second time, for good."""
         program.divergences += 1
         if program.divergences >= 2:

@@ -403,3 +403,18 @@ def test_a_tensor_it_cannot_reach_is_refused(device):
         compiled(sg.ones(3, device=device))
     holder.scale = sg.full((3,), 5.0, device=device)
     assert np.array_equal(compiled(sg.ones(3, device=device)).numpy(), [5.0, 5.0, 5.0])
+
+
+def test_the_docs_example_prints_what_the_page_shows():
+    """docs/compile.md: its example runs and prints exactly the program the page shows."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "compile.md").read_text()
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    shown = re.search(r"```text\n(.*?)```", page, re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/compile.md", "exec"), {})  # noqa: S102
+    assert out.getvalue() == "2 1\n" + shown
