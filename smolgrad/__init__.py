@@ -22,29 +22,11 @@ from .engine import (
 from . import ops  # noqa: E402,I001  (attaches the Tensor methods)
 from . import registry  # noqa: E402
 
-# The op functions (sg.exp, sg.sum, sg.matmul, ...): every op registered with
-# `register(..., function=True)`, taken from the registry rather than listed here.
+# The top-level functions (sg.exp, sg.zeros, sg.cat, sg.FloatTensor, ...): everything
+# registered with `register(..., function=...)` in smolgrad/ops/, taken from the registry
+# rather than listed here.
 globals().update(registry.exports())
 
-# Families whose ops are not registered with function=True yet: their functions by name.
-from .ops.convert import clone, to
-from .ops.creation import (
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
-    manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
-    tensor, zeros, zeros_like,
-)
-from .ops.creation import (  # PyTorch's legacy constructors
-    BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
-    IntTensor, LongTensor, ShortTensor,
-)
-from .ops.movement import (
-    broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate,
-    expand, flatten, flip, gather, hstack, index_add, index_select, masked_select, movedim, narrow,
-    nonzero, pad, permute, repeat_interleave, reshape, roll, scatter_add, split, squeeze,
-    stack, swapaxes, t, take_along_dim, tensor_split, transpose, tril, triu, unbind,
-    unflatten, unsqueeze, vstack,
-)
-from .ops.sampling import bincount, histc, histogram, multinomial, unique
 from . import autograd  # noqa: E402
 
 half = float16
@@ -58,7 +40,6 @@ from . import nn, optim, utils  # noqa: E402
 from .io import load, save  # noqa: E402
 from .random import Generator  # noqa: E402
 from . import cuda, viz  # noqa: E402
-from .ops.printing import set_printoptions  # noqa: E402  (printing: PyTorch's print options)
 
 # ---- PyTorch compatibility: torch.X namespaces and top-level names (docs/pytorch.md) ----------
 from . import accelerator, amp, backends, distributed, onnx, serialization  # noqa: E402

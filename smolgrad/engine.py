@@ -203,12 +203,13 @@ _FREED_MESSAGE = (
 # ---------------------------------------------------------------------------------------
 
 
-def register(*names: str, function: bool = False,
+def register(*names: str, function: bool | tuple[str, ...] = False,
              inplace: bool = False) -> Callable[[registry.Fn], registry.Fn]:
     """Attach a function to Tensor under the given names and record it in the op registry
     (smolgrad/registry.py): `@register("exp", function=True, inplace=True)`.
 
-    function=True makes it also a top-level function (`smolgrad.exp`); inplace=True adds
+    function=True makes it also a top-level function (`smolgrad.exp`; a tuple of names:
+    under those, e.g. function=("cat", "concat")); inplace=True adds
     the in-place methods (`exp_`; `add_` and `__iadd__` for "add", "__add__"). The
     package exports, the in-place variants and the type stubs come from the registry."""
 

@@ -7,6 +7,21 @@ then its wrapper with the registration right above it:
     def exp(input): ...
 
 `register` (smolgrad/engine.py) attaches the wrapper to `Tensor` and records it here.
+`function=` says which top-level names (`smolgrad.exp`) it gets:
+
+    @register("exp", function=True)       Tensor.exp and smolgrad.exp (the plain names)
+    @register(function=True)              smolgrad.zeros only: no Tensor name given, so
+    def zeros(*size, ...): ...            the function's own name
+    @register("transpose", "swapaxes", "swapdims", function=("transpose", "swapaxes"))
+                                          three Tensor names, two top-level names
+    @register(function=("cat", "concat", "concatenate"))
+                                          top-level only, under three names
+
+Anything callable with a `__name__` can be recorded this way, not only functions:
+`register(function=True)(FloatTensor)` exports the legacy constructor `smolgrad.FloatTensor`.
+So every top-level function of the package is registered where it is defined, and
+`smolgrad/__init__.py` lists none of them.
+
 Three things are then derived from the records instead of being listed by hand:
 
 - the package's top-level functions, `smolgrad.exp`: `exports()`, read by
@@ -62,14 +77,31 @@ def _plain(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in names if not n.startswith("_"))
 
 
-def record(fn: Callable, names: tuple[str, ...], function: bool,
+def _top_level_names(op: str, names: tuple[str, ...],
+                     function: bool | tuple[str, ...]) -> tuple[str, ...]:
+    """The top-level names `function=` asks for (see `record`)."""
+    if function is True:
+        return _plain(names) or (op,)
+    if function is False:
+        return ()
+    if not isinstance(function, tuple) or not function or not all(
+            isinstance(n, str) and n for n in function):
+        raise TypeError(f"register({op}): function= takes True, False or a tuple of "
+                        f"non-empty top-level names, got {function!r}")
+    return function
+
+
+def record(fn: Callable, names: tuple[str, ...], function: bool | tuple[str, ...],
            inplace: bool) -> list[tuple[str, Callable]]:
     """Record `fn` registered under Tensor attribute `names`; return the (name, method)
     pairs to set on Tensor: `fn` under each name, then its in-place variants.
 
     function=True: also a top-level function, under each plain name in `names` (`sub`,
         `subtract`), or under its own `__name__` when it is registered under none
-        (`where`, whose method form is another function).
+        (`zeros`; `where`, whose method form is another function).
+    function=("cat", "concat"): a top-level function under exactly these names, whatever
+        its Tensor names (for aliases, or when only some Tensor names are PyTorch
+        functions too).
     inplace=True: also an in-place method per plain name (`sub_`, `subtract_`) and per
         binary operator (`__isub__`).
     """
@@ -77,13 +109,14 @@ def record(fn: Callable, names: tuple[str, ...], function: bool,
     if not all(isinstance(n, str) and n for n in names):
         raise TypeError(f"register({op}): Tensor attribute names must be non-empty strings, "
                         f"got {names!r}")
-    if not names and not function:
+    functions = _top_level_names(op, names, function)
+    if not names and not functions:
         raise TypeError(f"register({op}): give the Tensor attribute names, or function=True "
                         f"for a top-level function that is no method")
-    functions = (_plain(names) or (op,)) if function else ()
     if any(n.startswith("_") for n in functions):
-        raise TypeError(f"register({op}): function=True needs a public name: a plain name "
-                        f"among {names!r} or a function whose own name is public")
+        raise TypeError(f"register({op}): top-level names must be public, got {functions!r} "
+                        f"(function=True takes the plain names among {names!r}, or the "
+                        f"function's own name when there are none)")
     inplace_names = ()
     if inplace:
         inplace_names = tuple(n + "_" for n in _plain(names)) + tuple(

@@ -148,13 +148,27 @@ def test_record_function_only_uses_its_own_name(monkeypatch):
     ((), False, False, "give the Tensor attribute names"),
     (("__neg__",), False, True, "inplace=True needs a plain name"),
     (("",), False, False, "non-empty strings"),
-    (("__radd__",), True, False, "function=True needs a public name"),
+    (("__radd__",), True, False, "top-level names must be public"),
+    (("frob",), ("_frob",), False, "top-level names must be public"),
+    ((), (), False, "function= takes True, False or a tuple"),
+    (("frob",), "frob", False, "function= takes True, False or a tuple"),
+    (("frob",), ("frob", ""), False, "function= takes True, False or a tuple"),
 ])
 def test_record_rejects_what_it_cannot_name(monkeypatch, names, function, inplace, message):
     monkeypatch.setattr(registry, "OPS", [])
     with pytest.raises(TypeError, match=message):
         registry.record(_op, names, function, inplace)
     assert registry.OPS == []
+
+
+def test_record_function_names_given_as_a_tuple(monkeypatch):
+    """function=(names): top-level under exactly those, whatever the Tensor names."""
+    monkeypatch.setattr(registry, "OPS", [])
+    pairs = registry.record(_op, ("frob", "frobnicate"), ("frob",), False)
+    assert [n for n, _ in pairs] == ["frob", "frobnicate"]
+    registry.record(frobnicate, (), ("frobnicate", "frobnicate_alias"), False)
+    assert registry.exports() == {"frob": _op, "frobnicate": frobnicate,
+                                  "frobnicate_alias": frobnicate}
 
 
 def test_two_ops_exporting_one_name_is_an_error(monkeypatch):

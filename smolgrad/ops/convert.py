@@ -63,7 +63,7 @@ def _parse_to(args, kwargs):
     return device, dtype
 
 
-@register("to")
+@register("to", function=True)
 def to(input, *args, **kwargs) -> Tensor:
     """to(device), to(dtype), to(device, dtype), to(other_tensor)."""
     device, dtype = _parse_to(args, dict(kwargs))
@@ -164,6 +164,6 @@ def nelement(input) -> int:
     return input.numel()
 
 
-@register("clone")
+@register("clone", function=True)
 def clone(input, *, memory_format=None) -> Tensor:
     return Clone.apply(input)

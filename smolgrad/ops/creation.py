@@ -42,6 +42,7 @@ def _dtype(dtype, default=None):
     return dt.as_dtype(dtype) if dtype is not None else (default or dt.get_default_dtype())
 
 
+@register(function=True)
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from data, inferring the dtype like torch.tensor."""
     if data is None or isinstance(data, (str, bytes)):
@@ -63,12 +64,14 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return t.requires_grad_(True) if requires_grad else t
 
 
+@register(function=True)
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
     return tensor(data, dtype=dtype, device=device)
 
 
+@register(function=True)
 def from_numpy(array) -> Tensor:
     """A CPU tensor with the array's values and dtype (any strides, any supported dtype)."""
     if not hasattr(array, "__array_interface__") or not hasattr(array, "dtype"):
@@ -82,21 +85,25 @@ def from_numpy(array) -> Tensor:
     return Tensor._make(data, backend)
 
 
+@register(function=True)
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     b = get_backend(device)
     return _finish(b.zeros(_size(size, kw, "zeros"), _dtype(dtype)), b, requires_grad)
 
 
+@register(function=True)
 def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     b = get_backend(device)
     return _finish(b.ones(_size(size, kw, "ones"), _dtype(dtype)), b, requires_grad)
 
 
+@register(function=True)
 def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     b = get_backend(device)
     return _finish(b.zeros(_size(size, kw, "empty"), _dtype(dtype)), b, requires_grad)
 
 
+@register(function=True)
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if not isinstance(fill_value, (builtins.bool, builtins.int, builtins.float)):
         if isinstance(fill_value, Tensor) and fill_value.numel() == 1:
@@ -119,20 +126,24 @@ def _like(input, dtype, device):
             device if device is not None else input.device)
 
 
+@register(function=True)
 def zeros_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype, device = _like(input, dtype, device)
     return zeros(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@register(function=True)
 def ones_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype, device = _like(input, dtype, device)
     return ones(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@register(function=True)
 def empty_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@register(function=True)
 def full_like(input, fill_value, dtype=None, device=None,
               requires_grad: bool = False) -> Tensor:
     dtype, device = _like(input, dtype, device)
@@ -140,6 +151,7 @@ def full_like(input, fill_value, dtype=None, device=None,
                 requires_grad=requires_grad)
 
 
+@register(function=True)
 def arange(start=0, end=None, step=1, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """[start, end) in steps; int64 for integer arguments, the default float otherwise."""
@@ -161,18 +173,21 @@ def arange(start=0, end=None, step=1, dtype=None, device=None,
     return _finish(b.astype(data, dt.as_dtype(dtype)), b, requires_grad)
 
 
+@register(function=True)
 def linspace(start, end, steps: int, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     b = get_backend(device)
     return _finish(b.linspace(start, end, steps, _dtype(dtype)), b, requires_grad)
 
 
+@register(function=True)
 def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     b = get_backend(device)
     return _finish(b.eye(n, n if m is None else m, _dtype(dtype)), b, requires_grad)
 
 
+@register(function=True)
 def manual_seed(seed: int) -> None:
     """Seed every backend's random generator (and those loaded later)."""
     global _seed
@@ -212,6 +227,7 @@ def _from_generator(generator, b, kind: str, shape, dtype, low=0, high=1):
     return b.asarray(values, dtype)
 
 
+@register(function=True)
 def rand(*size, dtype=None, device=None, requires_grad: bool = False,
          generator=None, **kw) -> Tensor:
     """Uniform on [0, 1)."""
@@ -223,6 +239,7 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False,
     return _finish(data, b, requires_grad)
 
 
+@register(function=True)
 def randn(*size, dtype=None, device=None, requires_grad: bool = False,
           generator=None, **kw) -> Tensor:
     """Standard normal."""
@@ -234,6 +251,7 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False,
     return _finish(data, b, requires_grad)
 
 
+@register(function=True)
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None,
             requires_grad: bool = False) -> Tensor:
     """Integers in [low, high): `randint(low, high, size)` or `randint(high, size)`."""
@@ -250,6 +268,7 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None,
     return _finish(data, b, requires_grad)
 
 
+@register(function=True)
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
     """A random permutation of 0 .. n-1."""
     b = _rng_backend(device)
@@ -259,11 +278,13 @@ def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
     return _finish(data, b, False)
 
 
+@register(function=True)
 def rand_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype, device = _like(input, dtype, device)
     return rand(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@register(function=True)
 def randn_like(input, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype, device = _like(input, dtype, device)
     return randn(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
@@ -434,3 +455,9 @@ ShortTensor = LegacyTensorType("int16")
 CharTensor = LegacyTensorType("int8")
 ByteTensor = LegacyTensorType("uint8")
 BoolTensor = LegacyTensorType("bool")
+
+# top-level names (sg.FloatTensor, ...), no Tensor methods
+for _legacy_type in (FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor, LongTensor,
+                     IntTensor, ShortTensor, CharTensor, ByteTensor, BoolTensor):
+    register(function=True)(_legacy_type)
+del _legacy_type

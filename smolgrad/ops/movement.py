@@ -283,7 +283,7 @@ def _resolve_shape(shape: tuple, numel: int, op: str) -> tuple:
     return shape
 
 
-@register("reshape")
+@register("reshape", function=True)
 def reshape(input, *shape) -> Tensor:
     """The same values in a new shape (one size may be -1: inferred)."""
     return _reshape(input, shape_arg(shape), "reshape")
@@ -355,7 +355,7 @@ def contiguous(input, memory_format=None) -> Tensor:
     return input if is_contiguous(input) else input.clone()  # clone copies in row-major order
 
 
-@register("flatten")
+@register("flatten", function=True)
 def flatten(input, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if input.ndim == 0:
         return reshape(input, 1)
@@ -367,14 +367,14 @@ def flatten(input, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(input, shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
 
 
-@register("unflatten")
+@register("unflatten", function=True)
 def unflatten(input, dim: int, sizes) -> Tensor:
     d = normalize_dim(dim, input.ndim, "unflatten")
     sizes = _resolve_shape(tuple(sizes), input.shape[d], "unflatten")
     return reshape(input, input.shape[:d] + sizes + input.shape[d + 1:])
 
 
-@register("squeeze")
+@register("squeeze", function=True)
 def squeeze(input, dim=None) -> Tensor:
     if dim is None:
         axes = tuple(i for i, n in enumerate(input.shape) if n == 1)
@@ -385,13 +385,13 @@ def squeeze(input, dim=None) -> Tensor:
     return reshape(input, tuple(n for i, n in enumerate(input.shape) if i not in axes))
 
 
-@register("unsqueeze")
+@register("unsqueeze", function=True)
 def unsqueeze(input, dim: int) -> Tensor:
     d = normalize_dim(dim, input.ndim + 1, "unsqueeze")
     return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
-@register("expand")
+@register("expand", function=True)
 def expand(input, *sizes) -> Tensor:
     """Broadcast to `sizes` (-1 keeps a dimension), without copying."""
     sizes = shape_arg(sizes)
@@ -411,16 +411,18 @@ def expand_as(input, other) -> Tensor:
     return expand(input, other.shape)
 
 
-@register("broadcast_to")
+@register("broadcast_to", function=True)
 def broadcast_to(input, size) -> Tensor:
     return expand(input, tuple(size))
 
 
+@register(function=True)
 def broadcast_tensors(*tensors) -> list:
     shape = broadcast_shapes(*(t.shape for t in tensors))
     return [expand(t, shape) for t in tensors]
 
 
+@register(function=True)
 def broadcast_shapes(*shapes) -> tuple:
     ndim = max((len(s) for s in shapes), default=0)
     out = []
@@ -433,7 +435,7 @@ def broadcast_shapes(*shapes) -> tuple:
     return tuple(out)
 
 
-@register("permute")
+@register("permute", function=True)
 def permute(input, *dims) -> Tensor:
     dims = shape_arg(dims)
     axes = tuple(normalize_dim(d, input.ndim, "permute") for d in dims)
@@ -445,7 +447,7 @@ def permute(input, *dims) -> Tensor:
     return as_view(Permute.apply(input, axes), input, ("transpose", axes))
 
 
-@register("transpose", "swapaxes", "swapdims")
+@register("transpose", "swapaxes", "swapdims", function=("transpose", "swapaxes"))
 def transpose(input, dim0: int, dim1: int) -> Tensor:
     axes = list(range(input.ndim))
     a = normalize_dim(dim0, input.ndim, "transpose")
@@ -454,14 +456,14 @@ def transpose(input, dim0: int, dim1: int) -> Tensor:
     return permute(input, axes)
 
 
-@register("t")
+@register("t", function=True)
 def t(input) -> Tensor:
     if input.ndim > 2:
         raise RuntimeError(f"t: expects a tensor with <= 2 dimensions, got {input.ndim}")
     return transpose(input, 0, 1) if input.ndim == 2 else input
 
 
-@register("movedim", "moveaxis")
+@register("movedim", "moveaxis", function=("movedim",))
 def movedim(input, source: int, destination: int) -> Tensor:
     order = list(range(input.ndim))
     s = normalize_dim(source, input.ndim, "movedim")
@@ -530,6 +532,7 @@ def _check_tensor_list(op: str, tensors) -> None:
                             f"{type(t).__name__}")
 
 
+@register(function=("cat", "concat", "concatenate"))
 def cat(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join tensors along an existing dimension (`axis` is an alias of `dim`)."""
     if axis is not None:
@@ -556,6 +559,7 @@ def cat(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
 concatenate = concat = cat
 
 
+@register(function=True)
 def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join same-shaped tensors along a new dimension (`axis` is an alias of `dim`)."""
     if axis is not None:
@@ -572,15 +576,17 @@ def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
+@register(function=True)
 def hstack(tensors) -> Tensor:
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
+@register(function=True)
 def vstack(tensors) -> Tensor:
     return cat([t if t.ndim > 1 else t.reshape(1, -1) for t in tensors], 0)
 
 
-@register("split")
+@register("split", function=True)
 def split(input, split_size_or_sections, dim: int = 0) -> tuple:
     d = normalize_dim(dim, input.ndim, "split")
     n = input.shape[d]
@@ -601,7 +607,7 @@ def split(input, split_size_or_sections, dim: int = 0) -> tuple:
     return tuple(out)
 
 
-@register("chunk")
+@register("chunk", function=True)
 def chunk(input, chunks: int, dim: int = 0) -> tuple:
     if chunks <= 0:
         raise RuntimeError(f"chunk: number of chunks must be greater than 0, got {chunks}")
@@ -609,20 +615,20 @@ def chunk(input, chunks: int, dim: int = 0) -> tuple:
     return split(input, max(-(-n // chunks), 1), dim)
 
 
-@register("tensor_split")
+@register("tensor_split", function=True)
 def tensor_split(input, sections: int, dim: int = 0) -> tuple:
     n = input.shape[normalize_dim(dim, input.ndim, "tensor_split")]
     q, r = divmod(n, sections)
     return split(input, [q + 1] * r + [q] * (sections - r), dim)
 
 
-@register("unbind")
+@register("unbind", function=True)
 def unbind(input, dim: int = 0) -> tuple:
     d = normalize_dim(dim, input.ndim, "unbind")
     return tuple(input[(slice(None),) * d + (i,)] for i in range(input.shape[d]))
 
 
-@register("flip")
+@register("flip", function=True)
 def flip(input, *dims) -> Tensor:
     dims = shape_arg(dims) if dims else ()
     axes = tuple(normalize_dim(d, input.ndim, "flip") for d in dims)
@@ -641,7 +647,7 @@ def flipud(input) -> Tensor:
     return flip(input, 0)
 
 
-@register("roll")
+@register("roll", function=True)
 def roll(input, shifts, dims=None) -> Tensor:
     if dims is None:
         flat = Roll.apply(input.reshape(-1), shifts if isinstance(shifts, int) else shifts[0],
@@ -653,7 +659,7 @@ def roll(input, shifts, dims=None) -> Tensor:
     return Roll.apply(input, tuple(shifts), axes)
 
 
-@register("tril")
+@register("tril", function=True)
 def tril(input, diagonal: int = 0) -> Tensor:
     if input.ndim < 2:
         raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got "
@@ -661,7 +667,7 @@ def tril(input, diagonal: int = 0) -> Tensor:
     return Triangle.apply(input, "tril", diagonal)
 
 
-@register("triu")
+@register("triu", function=True)
 def triu(input, diagonal: int = 0) -> Tensor:
     if input.ndim < 2:
         raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got "
@@ -681,6 +687,7 @@ def _pad_widths(pad, ndim: int, op: str) -> list:
     return widths
 
 
+@register(function=True)
 def pad(input, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     """Pad with a constant (negative widths crop, as in PyTorch)."""
     if mode != "constant":
@@ -710,7 +717,7 @@ def repeat(input, *sizes) -> Tensor:
     return expanded.reshape([s * n for s, n in zip(sizes, x.shape)])
 
 
-@register("repeat_interleave")
+@register("repeat_interleave", function=True)
 def repeat_interleave(input, repeats: int, dim=None) -> Tensor:
     if dim is None:
         input, dim = input.reshape(-1), 0
@@ -723,7 +730,7 @@ def repeat_interleave(input, repeats: int, dim=None) -> Tensor:
     return x.expand(shape).reshape(out_shape)
 
 
-@register("gather")
+@register("gather", function=True)
 def gather(input, dim: int, index) -> Tensor:
     """out[i][j] = input[index[i][j]][j] for dim=0 (and so on)."""
     d = normalize_dim(dim, input.ndim, "gather")
@@ -736,7 +743,7 @@ def gather(input, dim: int, index) -> Tensor:
     return Gather.apply(input, d, index)
 
 
-@register("take_along_dim")
+@register("take_along_dim", function=True)
 def take_along_dim(input, indices, dim=None) -> Tensor:
     _check_index(indices, "take_along_dim")
     if dim is None:
@@ -751,7 +758,7 @@ def take_along_dim(input, indices, dim=None) -> Tensor:
     return Gather.apply(expand(input, in_shape), d, expand(indices, idx_shape))
 
 
-@register("scatter_add")
+@register("scatter_add", function=True)
 def scatter_add(input, dim: int, index, src) -> Tensor:
     """out = input; out[index[i][j]][j] += src[i][j] for dim=0 (and so on)."""
     d = normalize_dim(dim, input.ndim, "scatter_add")
@@ -767,7 +774,7 @@ def scatter_add_(input, dim: int, index, src) -> Tensor:
     return input._inplace("scatter_add_", scatter_add, dim, index, src)
 
 
-@register("index_add")
+@register("index_add", function=True)
 def index_add(input, dim: int, index, source, *, alpha=1) -> Tensor:
     """out = input; out[..., index[i], ...] += alpha * source[..., i, ...] along `dim`
     (repeated indices add up). index: 1-d integers, one per slice of source along dim."""
@@ -789,7 +796,7 @@ def index_add_(input, dim: int, index, source, *, alpha=1) -> Tensor:
     return input._inplace("index_add_", index_add, dim, index, source, alpha=alpha)
 
 
-@register("index_select")
+@register("index_select", function=True)
 def index_select(input, dim: int, index) -> Tensor:
     d = normalize_dim(dim, input.ndim, "index_select")
     _check_index(index, "index_select")
@@ -798,13 +805,13 @@ def index_select(input, dim: int, index) -> Tensor:
     return input[(slice(None),) * d + (index.reshape(-1),)]
 
 
-@register("masked_select")
+@register("masked_select", function=True)
 def masked_select(input, mask) -> Tensor:
     x, m = broadcast_tensors(input, mask)
     return x[m]
 
 
-@register("nonzero")
+@register("nonzero", function=True)
 def nonzero(input, as_tuple: bool = False):
     """Indices of the non-zero elements: (n, ndim), or a tuple of ndim (n,) tensors."""
     b = input.backend
@@ -812,7 +819,7 @@ def nonzero(input, as_tuple: bool = False):
     return tuple(idx) if as_tuple else stack(idx, dim=1) if idx else idx
 
 
-@register("narrow")
+@register("narrow", function=True)
 def narrow(input, dim: int, start: int, length: int) -> Tensor:
     d = normalize_dim(dim, input.ndim, "narrow")
     start = start % input.shape[d] if start < 0 else start

@@ -64,6 +64,7 @@ _PROFILES = {
 }
 
 
+@register(function=True)
 def set_printoptions(precision: int | None = None, threshold: float | None = None,
                      edgeitems: int | None = None, linewidth: int | None = None,
                      profile: str | None = None, sci_mode: bool | None = None) -> None:

@@ -48,7 +48,7 @@ def _work_dtype(x: Tensor) -> dt.dtype:
 # ---------------------------------------------------------------------------------------
 
 
-@register("multinomial")
+@register("multinomial", function=True)
 def multinomial(input, num_samples: int, replacement: bool = False, *,
                 generator: Generator | None = None) -> Tensor:
     """Draw `num_samples` category indices from each row of weights.
@@ -152,7 +152,7 @@ def _draw_without_replacement(rows: Tensor, num_samples: int, generator) -> Tens
 # ---------------------------------------------------------------------------------------
 
 
-@register("histogram")
+@register("histogram", function=True)
 def histogram(input, bins=100, *, range: tuple | None = None, weight=None,  # noqa: A002
               density: bool = False) -> histogram_result:
     """Counts (or summed `weight`s) of input's elements in bins: returns (hist, bin_edges).
@@ -190,7 +190,7 @@ def histogram(input, bins=100, *, range: tuple | None = None, weight=None,  # no
     return histogram_result(hist, edges)
 
 
-@register("histc")
+@register("histc", function=True)
 def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """Counts of input's elements in `bins` equal-width bins over [min, max] (flattened).
 
@@ -337,7 +337,7 @@ def _count(index: Tensor, weights: Tensor, bins: int) -> Tensor:
     return hist[:bins]
 
 
-@register("bincount")
+@register("bincount", function=True)
 def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     """out[b] = the number of elements of the 1-d integer tensor `input` equal to b (or the
     sum of `weights` at those positions), for b = 0 .. max(max(input) + 1, minlength) - 1.
@@ -375,7 +375,7 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
 # ---------------------------------------------------------------------------------------
 
 
-@register("unique")
+@register("unique", function=True)
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim: int | None = None):
     """The distinct values of `input`, ascending: `output`, or a tuple (output, inverse?,
