@@ -23,6 +23,7 @@ import numpy as np
 from .. import dtypes as dt
 from .blas_threads import ThreadLimitedMatmul
 from .contract import Backend, lenient_axis, window_offsets
+from .heap import keep_freed_memory
 
 
 class NumpyBackend(Backend):
@@ -55,6 +56,7 @@ class NumpyBackend(Backend):
                 setattr(self, name, LenientAxis(vars(self)[name]))
         if xp is np:  # CPU BLAS: threads only for products big enough (blas_threads.py)
             self.matmul = ThreadLimitedMatmul(np.matmul)
+            keep_freed_memory()  # reuse freed array memory, no page faults (heap.py)
 
     # -- required kernels NumPy spells differently -----------------------------------------
     def is_array(self, x) -> bool:
