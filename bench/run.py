@@ -9,17 +9,33 @@ and to bench/results.md (Markdown, for the README).
     python bench/run.py --only W2 W3    # some workloads
     python bench/run.py --quick         # tiny sizes, one step: a smoke test
     python bench/run.py --busy          # each workload idle and beside a busy process
+    python bench/run.py --compiled      # also each step through sg.compile (W3g: below)
 
 Load: `--rounds R` measures every (workload, library) pair R times, the libraries taking
 turns, and pools the steps (so a burst of load on a shared machine hits all three alike).
 `--busy` runs every measurement twice, once as is and once beside a CPU-bound background
 process (one core busy, as on a laptop doing something else or under `pytest -n 2`), and
 reports both ratios to PyTorch and how much load changed them.
+
+`--compiled` adds a fourth library, taking its turn with the others: smolgrad with the
+workload's step wrapped in `sg.compile` (see docs/compile.md), and the column
+*compiled / limit*. Before anything is timed, each compiled subprocess trains a compiled
+and an eager step side by side from the same weights and seed and stops with an error
+unless the compiled one replayed and every returned value, parameter and optimizer state
+is bit-identical. Two adjustments make the compiled figures mean something:
+- W5's smolgrad steps (compiled and its eager twin) use AdamW(capturable=True): the
+  default AdamW keeps its step count as a Python int, which a recording cannot replay, so
+  the compiled step would just run eagerly.
+- W3 as written throws its gradient away, so the compiler drops the whole backward as
+  dead code and W3 compiled times the forward only. The row W3g (with `--compiled`) is
+  W3 with the gradient kept (the step returns it), in every library.
+W4 (graphs of up to 10^6 nodes) is not compiled.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -28,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,12 +52,20 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 LIBS = ("smolgrad", "torch", "numpy")
+COMPILED = "compiled"         # smolgrad with the step through sg.compile (--compiled)
+NOT_COMPILED = ("W4",)        # workloads without a compiled measurement
+CHECK_STEPS = 5               # compiled vs eager steps compared before timing (2 record)
 W4_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+TITLES = {"smolgrad": "smolgrad", "torch": "PyTorch", "numpy": "NumPy", COMPILED: "compiled"}
+RSS_NAMES = {"smolgrad": "sg", "torch": "torch", "numpy": "np", COMPILED: "compiled"}
 UNITS = {"W1": ("s total", 1.0), "W2": ("ms/step", 1e3), "W3": ("µs/op", 1e6),
-         "W4": ("s", 1.0), "W5": ("ms/step", 1e3), "W6": ("ms/step", 1e3)}
+         "W3g": ("µs/op", 1e6), "W4": ("s", 1.0), "W5": ("ms/step", 1e3),
+         "W6": ("ms/step", 1e3)}
 
 
 def _import(lib):
+    if lib == COMPILED:
+        return with_capturable_adamw(_import("smolgrad"))
     if lib == "numpy":
         _blas_threads_as_smolgrad()
         return "numpy"
@@ -65,20 +90,135 @@ def _blas_threads_as_smolgrad() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def measure(workload: str, lib_name: str, quick: bool, n: int | None = None,
-            reps: int = 20) -> dict:
-    """Run one workload in this process; return timings, losses and peak RSS."""
+# --- --compiled: the workloads through sg.compile -------------------------------------
+
+def make_w3_grad(lib, size: dict):
+    """W3 with the gradient kept: the step returns (loss, dloss/dx). The hand-written
+    version is W3's, which computes the whole gradient already."""
+    from workloads import make_w3, np
+
+    if lib == "numpy":
+        return make_w3("numpy", size)
+    x_np = np.random.default_rng(2).standard_normal((16, 16)).astype(np.float32)
+    return functools.partial(_w3_grad_step, lib, x_np, size["ops"])
+
+
+def _w3_grad_step(lib, x_np, n_ops: int):
+    x = lib.tensor(x_np, requires_grad=True)
+    y = x
+    for i in range(n_ops):  # W3's cycle: x 1.0001, + 0.001, tanh
+        k = i % 3
+        y = y * 1.0001 if k == 0 else (y + 0.001 if k == 1 else y.tanh())
+    loss = y.sum()
+    loss.backward()
+    return loss.item(), x.grad
+
+
+def bench_workloads() -> dict:
+    """bench/workloads.py's WORKLOADS plus W3g: {name: (make, full size, tiny size)}."""
     from workloads import WORKLOADS
 
-    make, full, tiny = WORKLOADS[workload]
+    return {**WORKLOADS, "W3g": (make_w3_grad, *WORKLOADS["W3"][1:])}
+
+
+def with_capturable_adamw(lib):
+    """A stand-in for the module `lib` whose `optim.AdamW` is AdamW(capturable=True)
+    (the step count in a tensor, which a recording replays; see the module docstring)."""
+    optim = types.SimpleNamespace(**vars(lib.optim))
+    optim.AdamW = functools.partial(lib.optim.AdamW, capturable=True)
+    names = {k: getattr(lib, k) for k in dir(lib) if not k.startswith("__")}
+    return types.SimpleNamespace(**{**names, "optim": optim})
+
+
+def make_compiled(make, lib, size: dict):
+    """The workload's step, a fresh model and optimizer, wrapped in sg.compile."""
+    import smolgrad
+
+    return smolgrad.compile(make(lib, size))
+
+
+def checked_compiled_step(workload: str, make, lib, size: dict, steps: int = CHECK_STEPS):
+    """A compiled step that has been checked against eager: `steps` calls of a compiled
+    and of an eager step, each from the same seed and weights, must replay and give
+    bit-identical returned values, parameters, buffers and optimizer state. Returns the
+    compiled step (warmed up by those calls); raises RuntimeError otherwise."""
+    import smolgrad
+
+    smolgrad.manual_seed(0)
+    eager = make(lib, size)
+    eager_out = [eager() for _ in range(steps)]
+    smolgrad.manual_seed(0)
+    compiled = make_compiled(make, lib, size)
+    compiled_out = [compiled() for _ in range(steps)]
+    if compiled.eager_reason is not None or compiled.replays == 0:
+        raise RuntimeError(f"{workload}: sg.compile did not replay the step in {steps} "
+                           f"calls ({compiled.eager_reason or compiled.programs})")
+    pairs = [("returned values", _arrays(eager_out), _arrays(compiled_out)),
+             ("state", _state_arrays(smolgrad.compile(eager)), _state_arrays(compiled))]
+    for what, expected, got in pairs:
+        same = len(expected) == len(got) and all(
+            e.shape == g.shape and e.dtype == g.dtype and (e == g).all()
+            for e, g in zip(expected, got))
+        if not same:
+            raise RuntimeError(f"{workload}: compiled step differs from eager in its "
+                               f"{what} after {steps} steps")
+    return compiled
+
+
+def _arrays(value) -> list:
+    """NumPy arrays of the numbers and tensors in `value` (nested lists and tuples)."""
+    import numpy
+
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in _arrays(v)]
+    if hasattr(value, "detach"):
+        return [value.detach().numpy()]
+    return [numpy.asarray(value)]
+
+
+def _state_arrays(compiled) -> list:
+    """Arrays of the state a compiled function can reach (its roots, as the compiler
+    finds them): every Module's state dict, every Optimizer's state, plain tensors."""
+    import smolgrad
+
+    values = []
+    for _, root in compiled.roots((), {}):
+        if isinstance(root, smolgrad.nn.Module):
+            values.extend(root.state_dict().values())
+        elif isinstance(root, smolgrad.optim.Optimizer):
+            values.extend(v for state in root.state.values() for v in state.values())
+        elif smolgrad.is_tensor(root):
+            values.append(root)
+    return _arrays(values)
+
+
+def _loss(value) -> float:
+    """The loss of a step's return value (W3g's step returns (loss, gradient))."""
+    return value[0] if isinstance(value, tuple) else value
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def measure(workload: str, lib_name: str, quick: bool, n: int | None = None,
+            reps: int = 20) -> dict:
+    """Run one workload in this process; return timings, losses and peak RSS (with
+    `lib_name` "compiled", also the recorded program's length in backend calls)."""
+    make, full, tiny = bench_workloads()[workload]
     size = dict(tiny if quick else full)
     if n is not None:
         size["n"] = n
     lib = _import(lib_name)
-    step = make(lib, size)
+    extra = {}
+    if lib_name == COMPILED:
+        step = checked_compiled_step(workload, make, lib, size)
+        extra["calls"] = step.program.calls
+        make = functools.partial(make_compiled, make)
+    else:
+        step = make(lib, size)
     if step is None:
         return {"skipped": "no hand-written version"}
-    if workload == "W1":  # total time of a whole training run
+    if workload == "W1":  # total time of a whole training run (a compiled one records)
         epochs = size["epochs"]
         losses, times = [], []
         for _ in range(1 if quick else 3):
@@ -97,12 +237,13 @@ def measure(workload: str, lib_name: str, quick: bool, n: int | None = None,
             t0 = time.perf_counter()
             losses.append(step())
             times.append(time.perf_counter() - t0)
-        scale = 1.0 / size["ops"] if workload == "W3" else 1.0
+        scale = 1.0 / size["ops"] if workload.startswith("W3") else 1.0
     return {
         "times": [t * scale for t in times],
-        "losses": losses[:5],
+        "losses": [_loss(v) for v in losses[:5]],
         "blas": _blas_desc(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **extra,
     }
 
 
@@ -142,12 +283,17 @@ class BackgroundLoad:
         self.proc.wait()
 
 
-def measure_pooled(workload: str, n, quick: bool, rounds: int, busy: bool) -> dict:
+def measure_pooled(workload: str, n, quick: bool, rounds: int, busy: bool,
+                   libs: tuple = LIBS) -> dict:
     """Every library measured `rounds` times, taking turns, in fresh subprocesses; the step
     times of all rounds pooled: {lib: {median, min, max, peak_rss_mb, losses}}."""
-    runs: dict = {lib: [] for lib in LIBS}
+    runs: dict = {lib: [] for lib in libs}
+    if COMPILED in runs and workload in NOT_COMPILED:
+        runs[COMPILED].append({"skipped": "not compiled"})
     for _ in range(rounds):
-        for lib in LIBS:
+        for lib in runs:
+            if runs[lib] and "skipped" in runs[lib][0]:
+                continue
             args = ["--one", workload, "--lib", lib] + (["--n", str(n)] if n else []) + (
                 ["--quick"] if quick else [])
             if busy:
@@ -163,14 +309,18 @@ def _pool(results: list) -> dict:
         if "error" in r or "skipped" in r:
             return r
     times = [t for r in results for t in r["times"]]
-    return {"median": statistics.median(times), "min": min(times), "max": max(times),
-            "steps": len(times), "losses": results[0]["losses"], "blas": results[0]["blas"],
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+    pooled = {"median": statistics.median(times), "min": min(times), "max": max(times),
+              "steps": len(times), "losses": results[0]["losses"],
+              "blas": results[0]["blas"], "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+    if "calls" in results[0]:
+        pooled["calls"] = results[0]["calls"]
+    return pooled
 
 
 def _results(row: dict) -> dict:
     """{lib: result} of one table row (the idle results of a --busy row)."""
-    return row["idle"] if "idle" in row else {lib: row[lib] for lib in LIBS}
+    return row["idle"] if "idle" in row else {lib: row[lib] for lib in LIBS + (COMPILED,)
+                                              if lib in row}
 
 
 def _subprocess(args: list) -> dict:
@@ -230,6 +380,9 @@ def main(argv=None) -> int:
                         "1 with --quick)")
     p.add_argument("--busy", action="store_true",
                    help="also measure beside a CPU-bound background process")
+    p.add_argument("--compiled", action="store_true",
+                   help="also measure smolgrad with each step through sg.compile (checked "
+                        "bit-identical to eager first), and add the row W3g")
     p.add_argument("--out", default=None, help="Markdown table (default bench/results.md, "
                                                "bench/results_busy.md with --busy)")
     p.add_argument("--one", help=argparse.SUPPRESS)
@@ -245,17 +398,12 @@ def main(argv=None) -> int:
         return 0
     rounds = args.rounds or (1 if args.quick else 3)
     out = Path(args.out or HERE / ("results_busy.md" if args.busy else "results.md"))
+    libs = LIBS + (COMPILED,) if args.compiled else LIBS
     workloads = args.only or ["W1", "W2", "W3", "W4", "W5", "W6"]
-    if args.busy:
-        header = ("| workload | unit | smolgrad idle | PyTorch idle | NumPy idle | smolgrad busy | "
-                  "PyTorch busy | NumPy busy | sg / torch idle | sg / torch busy | "
-                  "busy ÷ idle | sg / limit idle | sg / limit busy |")
-        columns = 13
-    else:
-        header = ("| workload | unit | smolgrad | PyTorch | NumPy limit | smolgrad / limit | "
-                  "smolgrad / torch | peak RSS MB (sg / torch / np) |")
-        columns = 8
-    lines = [header, "|" + "---|" * columns]
+    if args.compiled and not args.only:
+        workloads.insert(workloads.index("W3") + 1, "W3g")
+    header = _busy_header(libs) if args.busy else _idle_header(libs)
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
     print(header)
     rows = []
     for w in workloads:
@@ -264,9 +412,9 @@ def main(argv=None) -> int:
                  [None])
         for n in sizes:
             name = f"{w} (N={n:,})" if n else w
-            res = measure_pooled(w, n, args.quick, rounds, busy=False)
+            res = measure_pooled(w, n, args.quick, rounds, busy=False, libs=libs)
             if args.busy:
-                loaded = measure_pooled(w, n, args.quick, rounds, busy=True)
+                loaded = measure_pooled(w, n, args.quick, rounds, busy=True, libs=libs)
                 line = _busy_line(name, unit, scale, res, loaded)
                 rows.append({"workload": name, "idle": res, "busy": loaded})
             else:
@@ -279,10 +427,13 @@ def main(argv=None) -> int:
              f"Medians of all steps of {rounds} subprocess runs per library, the libraries "
              "taking turns, with min–max in brackets; ratios are of medians. "
              f"Load average when done: {_loadavg()}. Reproduce: "
-             f"`python bench/run.py{' --busy' if args.busy else ''}` (or `--only W2`)."]
+             f"`python bench/run.py{' --busy' if args.busy else ''}"
+             f"{' --compiled' if args.compiled else ''}` (or `--only W2`)."]
     if args.busy:
         notes.append("busy: beside one CPU-bound background process (`while True: pass`). "
                      "busy ÷ idle is (sg / torch busy) / (sg / torch idle).")
+    if args.compiled:
+        notes.append(_compiled_note(rows))
     if args.flat:
         flat = _subprocess(["--one", "FLAT"])
         notes.append(f"Memory over W2 training (smolgrad): {flat}")
@@ -293,23 +444,57 @@ def main(argv=None) -> int:
     return 0
 
 
+def _idle_header(libs: tuple) -> str:
+    """The table's header: a time column per library, then ratios of medians, then RSS
+    (with --compiled, a compiled time and *compiled / limit* before the RSS)."""
+    compiled = " compiled | compiled / limit |" if COMPILED in libs else ""
+    rss = " / ".join(RSS_NAMES[lib] for lib in libs)
+    return ("| workload | unit | smolgrad | PyTorch | NumPy limit | smolgrad / limit | "
+            f"smolgrad / torch |{compiled} peak RSS MB ({rss}) |")
+
+
 def _idle_line(name: str, unit: str, scale: float, res: dict) -> str:
-    rss = " / ".join(f"{res[lib].get('peak_rss_mb', float('nan')):.0f}" for lib in LIBS)
-    return (f"| {name} | {unit} | {_fmt(res['smolgrad'], scale)} | "
-            f"{_fmt(res['torch'], scale)} | {_fmt(res['numpy'], scale)} | "
-            f"{_ratio(res['smolgrad'], res['numpy'])} | "
-            f"{_ratio(res['smolgrad'], res['torch'])} | {rss} |")
+    rss = " / ".join(f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else "n/a"
+                     for r in res.values())
+    cells = [_fmt(res[lib], scale) for lib in LIBS]
+    cells += [_ratio(res["smolgrad"], res["numpy"]), _ratio(res["smolgrad"], res["torch"])]
+    if COMPILED in res:
+        cells += [_fmt(res[COMPILED], scale), _ratio(res[COMPILED], res["numpy"])]
+    return f"| {name} | {unit} | " + " | ".join(cells) + f" | {rss} |"
+
+
+def _busy_header(libs: tuple) -> str:
+    names = [f"{TITLES[lib]} {load}" for load in ("idle", "busy") for lib in libs]
+    compiled = " compiled / limit idle | compiled / limit busy |" if COMPILED in libs else ""
+    return ("| workload | unit | " + " | ".join(names) + " | sg / torch idle | "
+            "sg / torch busy | busy ÷ idle | sg / limit idle | sg / limit busy |" + compiled)
 
 
 def _busy_line(name: str, unit: str, scale: float, idle: dict, busy: dict) -> str:
-    cells = [_fmt(r[lib], scale) for r in (idle, busy) for lib in LIBS]
+    cells = [_fmt(r[lib], scale) for r in (idle, busy) for lib in r]
     idle_r, busy_r = (_ratio(r["smolgrad"], r["torch"]) for r in (idle, busy))
     change = "n/a"
     if "n/a" not in (idle_r, busy_r):
         change = f"{float(busy_r[:-1]) / float(idle_r[:-1]):.2f}×"
-    return (f"| {name} | {unit} | " + " | ".join(cells) + f" | {idle_r} | {busy_r} | "
-            f"{change} | {_ratio(idle['smolgrad'], idle['numpy'])} | "
-            f"{_ratio(busy['smolgrad'], busy['numpy'])} |")
+    cells += [idle_r, busy_r, change]
+    cells += [_ratio(r["smolgrad"], r["numpy"]) for r in (idle, busy)]
+    if COMPILED in idle:
+        cells += [_ratio(r[COMPILED], r["numpy"]) for r in (idle, busy)]
+    return f"| {name} | {unit} | " + " | ".join(cells) + " |"
+
+
+def _compiled_note(rows: list) -> str:
+    """What the compiled column measured: the length of each recorded program."""
+    calls = []
+    for row in rows:
+        compiled = _results(row).get(COMPILED, {})
+        if "calls" in compiled:
+            calls.append(f"{row['workload']} {compiled['calls']}")
+    return ("compiled: the step through `sg.compile`, checked bit-identical to eager over "
+            f"{CHECK_STEPS} steps before timing (W5 with AdamW(capturable=True); W1's runs "
+            "include its two recordings; W3 compiled drops the discarded backward, W3g keeps "
+            "the gradient). Backend calls per replayed step: " + (", ".join(calls) or "none")
+            + ".")
 
 
 def _loadavg() -> str:

@@ -79,3 +79,54 @@ def test_gpu_peak_tracker_sees_the_high_water_mark():
     pool.used -= 120                           # frees go straight back to the pool
     tracker.malloc(10)
     assert tracker.peak == 150 and pool.used == 40
+
+
+def test_compiled_step_is_checked_against_eager():
+    """--compiled: the step through sg.compile replays and equals eager bit for bit (W3g
+    keeps its gradient); a step the recording cannot follow is refused before timing."""
+    import run
+
+    for name in ("W1", "W3g"):
+        result = run.measure(name, run.COMPILED, quick=True)
+        assert result["calls"] > 0 and len(result["times"]) >= 1
+
+    def make_drifting(lib, size):
+        """A step that scales a weight by a Python number it changes itself: a recording
+        bakes the first value in, so the replays drift away from eager."""
+        weight = lib.ones(3, requires_grad=False)
+        scale = [1.0]
+
+        def step():
+            scale[0] += 1.0
+            weight.copy_(weight * scale[0])
+            return weight.sum().item()
+
+        return step
+
+    with pytest.raises(RuntimeError, match="differs from eager"):
+        run.checked_compiled_step("drift", make_drifting, sg, {})
+
+
+def test_compiled_column_in_tables():
+    """The --compiled table adds a compiled time and compiled / limit (n/a where a workload
+    is not compiled), in the idle and in the --busy table."""
+    import run
+
+    def res(times, compiled=True):
+        names = run.LIBS + ((run.COMPILED,) if compiled else ())
+        return {lib: {"median": t, "min": t, "max": t, "peak_rss_mb": 10.0}
+                for lib, t in zip(names, times)}
+
+    header = run._idle_header(run.LIBS + (run.COMPILED,))
+    line = run._idle_line("W1", "s total", 1.0, res((4.0, 2.0, 1.0, 1.5)))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert header.count("|") == line.count("|")
+    assert cells[5:9] == ["4.00×", "2.00×", "1.5 (1.5–1.5)", "1.50×"]
+    skipped = res((4.0, 2.0, 1.0))
+    skipped[run.COMPILED] = {"skipped": "not compiled"}
+    cells = [c.strip() for c in run._idle_line("W4", "s", 1.0, skipped).strip("|").split("|")]
+    assert cells[7:] == ["n/a", "n/a", "10 / 10 / 10 / n/a"]
+    busy = run._busy_line("W6", "ms/step", 1e3, res((0.010, 0.005, 0.008, 0.004)),
+                          res((0.020, 0.020, 0.016, 0.008)))
+    assert busy.count("|") == run._busy_header(run.LIBS + (run.COMPILED,)).count("|")
+    assert [c.strip() for c in busy.strip("|").split("|")][-2:] == ["0.50×", "0.50×"]
