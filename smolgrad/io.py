@@ -17,8 +17,9 @@ RuntimeError) naming the file and what is wrong with it, never a bare NumPy erro
   file that any safetensors reader (`safetensors.torch.load_file`, Hugging Face) reads, and
   `sg.load` of *any* safetensors file returns a `{name: Tensor}` dict.
 - Anything else (an optimizer's state dict: nested dicts with int keys, lists, tuples,
-  numbers, strings, bools, None, tensors, NumPy arrays) is stored as the tensors plus a
-  JSON description of the structure in the header's `__metadata__` (under the key
+  sets, numbers, strings, bools, None, dtypes, devices, tensors, NumPy arrays; whole
+  `nn.Module`s, see smolgrad/io_modules.py) is stored as the tensors plus a JSON
+  description of the structure in the header's `__metadata__` (under the key
   "smolgrad.structure"), in which each tensor is a reference by name. A tensor that
   appears twice (tied weights) is stored once and comes back shared.
 
@@ -38,6 +39,7 @@ writes the file the link points to.
 
 from __future__ import annotations
 
+import functools
 import io as pyio
 import json
 import math
@@ -47,15 +49,19 @@ import secrets
 import signal
 import sys
 import threading
+import types
 import warnings
 import zlib
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
 
 from . import dtypes as dt
-from .arrays import canonical_device, get_backend, is_available
+from .arrays import canonical_device, device, get_backend, is_available
 from .engine import Tensor
+from .io_modules import ModuleDecoder, ModuleEncoder, function_reference
+from .nn.module import Module, Parameter
 
 try:
     import fcntl  # advisory file locks (POSIX)
@@ -95,8 +101,9 @@ class CheckpointError(RuntimeError):
 
 
 def save(obj, f, metadata: dict | None = None) -> None:
-    """Write `obj` (a state dict or any nesting of dicts/lists/tuples of tensors, arrays,
-    numbers, strings, bools and None) to `f` (a path, or a binary file object) atomically.
+    """Write `obj` (a state dict, a whole `nn.Module`, or any nesting of dicts/lists/tuples
+    of tensors, modules, arrays, numbers, strings, bools and None) to `f` (a path, or a
+    binary file object) atomically. Nothing is written when a value cannot be saved.
 
     `metadata`: extra str -> str entries for the safetensors header (kept by other tools;
     the keys "smolgrad.structure" and "smolgrad.checksums" are smolgrad's own).
@@ -204,17 +211,21 @@ class _Encoder:
     """Turns a Python structure into JSON, moving tensors and arrays into `arrays`.
 
     JSON encoding: None, bools, ints, finite floats, strings and lists are themselves; every
-    other value is a one-key object whose key says what it is:
-        {"tensor": name, "device": "cpu", "requires_grad": false}
+    other value is an object whose (first) key says what it is:
+        {"tensor": name, "device": "cpu", "requires_grad": false}   (+ "parameter": true)
         {"ndarray": name}            {"tuple": [...]}        {"float": "inf" | "nan"}
         {"dict": [[key, value], ...]}   (keys keep their types: optimizer states use ints)
-        {"dtype": "float32"}
+        {"odict": [[key, value], ...]}  (an OrderedDict)     {"set": [...]}
+        {"dtype": "float32"}         {"device": "cpu"}
+        {"function": ["smolgrad.nn.functional", "relu"]}     (smolgrad's own functions only)
+        {"module": ...} / {"module_ref": n}                  (see smolgrad/io_modules.py)
     """
 
     def __init__(self, arrays: dict):
         self.arrays = arrays
         self.names_by_id: dict = {}
         self.keep_alive: list = []  # objects whose id() is in names_by_id
+        self.modules = ModuleEncoder(self)
 
     def _new_name(self, path: str) -> str:
         name = path or "tensor"
@@ -233,31 +244,51 @@ class _Encoder:
                 return float(value)
             return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
         if isinstance(value, Tensor):
-            return {"tensor": self._store(value, path, _tensor_bytes), "device":
+            node = {"tensor": self._store(value, path, _tensor_bytes), "device":
                     value.device.type, "requires_grad": value.requires_grad}
+            if isinstance(value, Parameter):
+                node["parameter"] = True
+            return node
+        if isinstance(value, Module):
+            return self.modules.encode(value, path)
         if isinstance(value, np.ndarray):
             return {"ndarray": self._store(value, path, _array_bytes)}
         if isinstance(value, np.generic):
             return self.encode(value.item(), path)
         if isinstance(value, dt.dtype):
             return {"dtype": value.name}
+        if isinstance(value, device):
+            return {"device": value.type}
         if isinstance(value, tuple):
             return {"tuple": [self.encode(v, f"{path}.{i}".lstrip("."))
                               for i, v in enumerate(value)]}
         if isinstance(value, list):
             return [self.encode(v, f"{path}.{i}".lstrip(".")) for i, v in enumerate(value)]
+        if isinstance(value, (set, frozenset)):
+            return {"set": [self._key(v, path) for v in value]}
+        if isinstance(value, OrderedDict):
+            return {"odict": self._items(value, path)}
         if isinstance(value, dict):
-            items = []
-            for k, v in value.items():
-                if not (k is None or isinstance(k, (bool, int, float, str, tuple))):
-                    raise TypeError(f"save: dict key {k!r} at '{path or '<root>'}' has type "
-                                    f"{type(k).__name__}; keys must be str, int, float, bool, "
-                                    f"None or tuples of those")
-                items.append([self.encode(k, path), self.encode(v, f"{path}.{k}".lstrip("."))])
-            return {"dict": items}
+            return {"dict": self._items(value, path)}
+        if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                              functools.partial)):
+            return {"function": function_reference(value, path)}
         raise TypeError(f"save: cannot save a value of type {type(value).__name__} at "
-                        f"'{path or '<root>'}'; smolgrad saves tensors, NumPy arrays, numbers, "
-                        f"strings, bools, None and dicts/lists/tuples of them (never pickles)")
+                        f"'{path or '<root>'}'; smolgrad saves tensors, modules, NumPy arrays, "
+                        f"numbers, strings, bools, None, dtypes, devices and dicts/lists/"
+                        f"tuples/sets of them (never pickles)")
+
+    def _items(self, mapping: dict, path: str) -> list:
+        """[[key, value], ...] of a dict, keys checked (they must be JSON-able scalars)."""
+        return [[self._key(k, path), self.encode(v, f"{path}.{k}".lstrip("."))]
+                for k, v in mapping.items()]
+
+    def _key(self, key, path: str):
+        if not (key is None or isinstance(key, (bool, int, float, str, tuple))):
+            raise TypeError(f"save: dict key or set element {key!r} at '{path or '<root>'}' "
+                            f"has type {type(key).__name__}; keys must be str, int, float, "
+                            f"bool, None or tuples of those")
+        return self.encode(key, path)
 
     def _store(self, value, path: str, to_bytes) -> str:
         name = self.names_by_id.get(id(value))
@@ -740,6 +771,10 @@ class _Decoder:
         self.target = None if target is None else canonical_device(target)
         self.where = source.where
         self.made: dict = {}
+        self.modules = ModuleDecoder(self, self.error)
+
+    def error(self, problem: str) -> CheckpointError:
+        return CheckpointError(f"load: '{self.where}': {problem}")
 
     def _numpy(self, name: str):
         if not isinstance(name, str) or name not in self.source.entries:
@@ -753,7 +788,10 @@ class _Decoder:
             array = array.astype(array.dtype.newbyteorder("="))
         return array, _LOAD_DTYPES[entry.dtype][1]
 
-    def tensor(self, name: str, saved_device, requires_grad: bool) -> Tensor:
+    def tensor(self, name: str, saved_device, requires_grad: bool,
+               parameter: bool = False) -> Tensor:
+        """The stored tensor `name` (made once, shared by every reference to it), as an
+        `nn.Parameter` when it was saved as one."""
         key = ("tensor", name)
         if key in self.made:
             return self.made[key]
@@ -782,7 +820,9 @@ class _Decoder:
                                   f"{tuple(array.shape)}) cannot be made on device "
                                   f"'{device}': {e}") from e
         t = Tensor._make(data, backend)
-        if requires_grad and t.dtype.is_floating_point:
+        if parameter:
+            t = Parameter(t, requires_grad=requires_grad and t.dtype.is_floating_point)
+        elif requires_grad and t.dtype.is_floating_point:
             t.requires_grad_(True)
         self.made[key] = t
         return t
@@ -795,7 +835,10 @@ class _Decoder:
         if isinstance(node, dict) and len(node) >= 1:
             if "tensor" in node:
                 return self.tensor(node["tensor"], node.get("device"),
-                                   bool(node.get("requires_grad", False)))
+                                   bool(node.get("requires_grad", False)),
+                                   node.get("parameter") is True)
+            if "module" in node:
+                return self.modules.decode(node)
             if "ndarray" in node and len(node) == 1:
                 key = ("ndarray", node["ndarray"])
                 if key not in self.made:
@@ -803,12 +846,23 @@ class _Decoder:
                 return self.made[key]
             if "dict" in node and len(node) == 1:
                 return {_hashable(self.decode(k)): self.decode(v) for k, v in node["dict"]}
+            if "odict" in node and len(node) == 1:
+                return OrderedDict((_hashable(self.decode(k)), self.decode(v))
+                                   for k, v in node["odict"])
+            if "set" in node and len(node) == 1:
+                return {_hashable(self.decode(v)) for v in node["set"]}
             if "tuple" in node and len(node) == 1:
                 return tuple(self.decode(v) for v in node["tuple"])
             if "float" in node and len(node) == 1:
                 return float(node["float"])
             if "dtype" in node and len(node) == 1:
                 return dt.as_dtype(node["dtype"])
+            if "device" in node and len(node) == 1:
+                return device(node["device"])
+            if "function" in node and len(node) == 1:
+                return self.modules.function(node["function"])
+            if "module_ref" in node and len(node) == 1:
+                return self.modules.reference(node["module_ref"])
         raise CheckpointError(f"load: '{self.where}': unexpected entry {str(node)[:80]!r} in "
                               f"the smolgrad structure; the file is corrupt or from a newer "
                               f"smolgrad")
