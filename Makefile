@@ -32,8 +32,9 @@ test: $(STAMP) browser
 test-fast: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q -m "not slow" tests
 
+# BENCH_ARGS: extra bench/run.py flags, e.g. make bench BENCH_ARGS=--compiled
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
