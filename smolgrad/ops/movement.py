@@ -26,7 +26,7 @@ class Reshape(Function):
             return ctx.backend.reshape(x.array, shape)
         except (ValueError, TypeError):
             raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
-                               f"{x.shape} ({x.numel()} elements)") from None
+                               f"{tuple(x.shape)} ({x.numel()} elements)") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -42,7 +42,7 @@ class Expand(Function):
         try:
             return ctx.backend.broadcast_to(x.array, shape)
         except ValueError:
-            raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to "
+            raise RuntimeError(f"expand: the shape {tuple(x.shape)} cannot be expanded to "
                                f"{list(shape)}") from None
 
     @staticmethod
@@ -101,7 +101,7 @@ class GetItem(Function):
         try:
             return ctx.backend.getitem(x.array, index)
         except IndexError as e:
-            raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
+            raise IndexError(f"index: {e} (tensor of shape {tuple(x.shape)})") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -123,9 +123,9 @@ class IndexPut(Function):
                 return b.index_add(x.array, index, v)
             return b.setitem(x.array, index, v)
         except (ValueError, IndexError) as e:
-            shape = value.shape if isinstance(value, Tensor) else "a scalar"
+            shape = tuple(value.shape) if isinstance(value, Tensor) else "a scalar"
             raise RuntimeError(f"setitem: cannot write a value of shape {shape} into a tensor "
-                               f"of shape {x.shape} at this index: {e}") from None
+                               f"of shape {tuple(x.shape)} at this index: {e}") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -221,7 +221,7 @@ class Gather(Function):
             return ctx.backend.take_along_axis(x.array, index.array, axis)
         except IndexError as e:
             raise IndexError(f"gather: index out of range for dimension {axis} of a tensor of "
-                             f"shape {x.shape} ({e})") from None
+                             f"shape {tuple(x.shape)} ({e})") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -241,7 +241,7 @@ class ScatterAdd(Function):
             return ctx.backend.scatter_add(x.array, axis, index.array, src.array[sub])
         except IndexError as e:
             raise IndexError(f"scatter_add: index out of range for dimension {axis} of a "
-                             f"tensor of shape {x.shape} ({e})") from None
+                             f"tensor of shape {tuple(x.shape)} ({e})") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -298,7 +298,7 @@ def _reshape(input, shape: tuple, op: str) -> Tensor:
         return as_view(out, input, ("reshape", shape))
     if op == "view":
         raise RuntimeError(f"view: size {list(shape)} is not compatible with the input's "
-                           f"layout (shape {input.shape}, not contiguous, e.g. after a "
+                           f"layout (shape {tuple(input.shape)}, not contiguous, e.g. after a "
                            f"transpose); use .reshape(...) instead")
     return out
 
@@ -441,13 +441,13 @@ def permute(input, *dims) -> Tensor:
     axes = tuple(normalize_dim(d, input.ndim, "permute") for d in dims)
     if sorted(axes) != list(range(input.ndim)):
         raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the "
-                           f"{input.ndim} dimensions of a tensor of shape {input.shape}")
+                           f"{input.ndim} dimensions of a tensor of shape {tuple(input.shape)}")
     if axes == tuple(range(input.ndim)):
         return input
     return as_view(Permute.apply(input, axes), input, ("transpose", axes))
 
 
-@register("transpose", "swapaxes", "swapdims", function=("transpose", "swapaxes"))
+@register("transpose", "swapaxes", "swapdims", function=True)
 def transpose(input, dim0: int, dim1: int) -> Tensor:
     axes = list(range(input.ndim))
     a = normalize_dim(dim0, input.ndim, "transpose")
@@ -463,7 +463,7 @@ def t(input) -> Tensor:
     return transpose(input, 0, 1) if input.ndim == 2 else input
 
 
-@register("movedim", "moveaxis", function=("movedim",))
+@register("movedim", "moveaxis", function=True)
 def movedim(input, source: int, destination: int) -> Tensor:
     order = list(range(input.ndim))
     s = normalize_dim(source, input.ndim, "movedim")
@@ -479,7 +479,7 @@ def _matrix_transpose(self) -> Tensor:
     """The last two dimensions swapped (a batch of transposed matrices)."""
     if self.ndim < 2:
         raise RuntimeError(f"mT: only supported on matrices or batches of matrices, got a "
-                           f"{self.ndim}-D tensor of shape {self.shape}")
+                           f"{self.ndim}-D tensor of shape {tuple(self.shape)}")
     return transpose(self, -2, -1)
 
 
@@ -516,7 +516,7 @@ def index_put_(input, indices, values, accumulate: bool = False) -> Tensor:
                           accumulate)
 
 
-@register("index_put")
+@register("index_put", function=True)
 def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     index = _backend_index(tuple(indices), input.backend, "index_put")
     return IndexPut.apply(input, index, values.to(input.dtype), accumulate)
@@ -547,8 +547,8 @@ def cat(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
         if t.ndim != first.ndim or any(a != b for j, (a, b) in
                                        enumerate(zip(t.shape, first.shape)) if j != axis):
             raise RuntimeError(f"cat: sizes of tensors must match except in dimension {axis}; "
-                               f"tensor 0 has shape {first.shape}, tensor {i} has shape "
-                               f"{t.shape}")
+                               f"tensor 0 has shape {tuple(first.shape)}, tensor {i} has shape "
+                               f"{tuple(t.shape)}")
     target = first.dtype
     for t in tensors[1:]:
         target = dt.promote_types(target, t.dtype)
@@ -571,7 +571,8 @@ def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise RuntimeError(f"stack: expects each tensor to be equal size, but got "
-                               f"{tensors[0].shape} at entry 0 and {t.shape} at entry {i}")
+                               f"{tuple(tensors[0].shape)} at entry 0 and {tuple(t.shape)} at "
+                               f"entry {i}")
     d = normalize_dim(dim, tensors[0].ndim + 1, "stack")
     return cat([unsqueeze(t, d) for t in tensors], d)
 
@@ -637,12 +638,12 @@ def flip(input, *dims) -> Tensor:
     return Flip.apply(input, axes)
 
 
-@register("fliplr")
+@register("fliplr", function=True)
 def fliplr(input) -> Tensor:
     return flip(input, 1)
 
 
-@register("flipud")
+@register("flipud", function=True)
 def flipud(input) -> Tensor:
     return flip(input, 0)
 
@@ -663,7 +664,7 @@ def roll(input, shifts, dims=None) -> Tensor:
 def tril(input, diagonal: int = 0) -> Tensor:
     if input.ndim < 2:
         raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got "
-                           f"shape {input.shape}")
+                           f"shape {tuple(input.shape)}")
     return Triangle.apply(input, "tril", diagonal)
 
 
@@ -671,7 +672,7 @@ def tril(input, diagonal: int = 0) -> Tensor:
 def triu(input, diagonal: int = 0) -> Tensor:
     if input.ndim < 2:
         raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got "
-                           f"shape {input.shape}")
+                           f"shape {tuple(input.shape)}")
     return Triangle.apply(input, "triu", diagonal)
 
 
@@ -764,8 +765,8 @@ def scatter_add(input, dim: int, index, src) -> Tensor:
     d = normalize_dim(dim, input.ndim, "scatter_add")
     _check_index(index, "scatter_add")
     if index.ndim != input.ndim or src.ndim != input.ndim:
-        raise RuntimeError(f"scatter_add: index {index.shape}, src {src.shape} and input "
-                           f"{input.shape} must have the same number of dimensions")
+        raise RuntimeError(f"scatter_add: index {tuple(index.shape)}, src {tuple(src.shape)} and "
+                           f"input {tuple(input.shape)} must have the same number of dimensions")
     return ScatterAdd.apply(input, d, index, src.to(input.dtype))
 
 
@@ -801,7 +802,7 @@ def index_select(input, dim: int, index) -> Tensor:
     d = normalize_dim(dim, input.ndim, "index_select")
     _check_index(index, "index_select")
     if index.ndim > 1:
-        raise IndexError(f"index_select: index must be 1-D, got shape {index.shape}")
+        raise IndexError(f"index_select: index must be 1-D, got shape {tuple(index.shape)}")
     return input[(slice(None),) * d + (index.reshape(-1),)]
 
 
