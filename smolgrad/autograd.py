@@ -22,7 +22,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     seeds = root_gradients(outputs, _per_output(grad_outputs, outputs), "grad", "grad_outputs")
     for i, t in enumerate(inputs):
         if not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
+            raise RuntimeError(f"grad: input {i} (shape {tuple(t.shape)}) does not require grad")
     results = run_backward(outputs, seeds, retain_graph, create_graph, inputs=inputs,
                            accumulate=False)
     for i, (t, r) in enumerate(zip(inputs, results)):
@@ -30,8 +30,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             if materialize_grads:
                 results[i] = Tensor._make(t.backend.zeros(t.array.shape, t.dtype), t.backend)
             elif not allow_unused:
-                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute "
-                                   f"the outputs; pass allow_unused=True to get None for it")
+                raise RuntimeError(f"grad: input {i} (shape {tuple(t.shape)}) was not used to "
+                                   f"compute the outputs; pass allow_unused=True to get None "
+                                   f"for it")
     return tuple(results)
 
 

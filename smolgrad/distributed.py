@@ -296,7 +296,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None,
                         f"PRODUCT, MAX, MIN), got {op!r}")
     if op is ReduceOp.AVG and not tensor.dtype.is_floating_point:
         raise TypeError(f"all_reduce: ReduceOp.AVG needs a floating point tensor, got dtype "
-                        f"{tensor.dtype.name} (shape {tensor.shape}); use SUM and divide")
+                        f"{tensor.dtype.name} (shape {tuple(tensor.shape)}); use SUM and divide")
     world = _require_world("all_reduce")
     if world.comm is None or world.world_size == 1:
         return _finish(async_op)
@@ -342,9 +342,9 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
     for i, out in enumerate(tensor_list):
         _check_tensor("all_gather", out)
         if out.shape != tensor.shape or out.dtype != tensor.dtype:
-            raise ValueError(f"all_gather: tensor_list[{i}] has shape {out.shape} and dtype "
+            raise ValueError(f"all_gather: tensor_list[{i}] has shape {tuple(out.shape)} and dtype "
                              f"{out.dtype.name}, but the input tensor has shape "
-                             f"{tensor.shape} and dtype {tensor.dtype.name}")
+                             f"{tuple(tensor.shape)} and dtype {tensor.dtype.name}")
     send = _to_host(tensor)
     if world.comm is None or world.world_size == 1:
         _write_back(tensor_list[0], send)
@@ -516,7 +516,7 @@ class _Reducer:
         if self.ready[index]:
             raise RuntimeError(
                 f"DistributedDataParallel: parameter '{self.names[index]}' (shape "
-                f"{param.shape}) received a gradient twice before the gradients were "
+                f"{tuple(param.shape)}) received a gradient twice before the gradients were "
                 f"averaged; each parameter must get its gradient from one backward per "
                 f"forward (or use no_sync() for the extra backward passes)")
         if grad is None:

@@ -103,9 +103,9 @@ class Function:
             if isinstance(t, Tensor) and t._version != v:
                 raise RuntimeError(
                     f"{self.name}: one of the tensors it saved for backward (input {i}, shape "
-                    f"{t.shape}, dtype {t.dtype.name}) was modified by an in-place operation "
-                    f"(version {v} -> {t._version}); compute it out of place or clone() it "
-                    f"before changing it")
+                    f"{tuple(t.shape)}, dtype {t.dtype.name}) was modified by an in-place "
+                    f"operation (version {v} -> {t._version}); compute it out of place or clone() "
+                    f"it before changing it")
         return saved
 
     @property
@@ -399,7 +399,7 @@ def root_gradients(outputs, gradients, op: str, arg: str) -> list:
         if g is None:
             if math.prod(out.shape) != 1:
                 raise RuntimeError(f"{op}: grad can be implicitly created only for scalar "
-                                   f"outputs, but an output has shape {out.shape}; pass "
+                                   f"outputs, but an output has shape {tuple(out.shape)}; pass "
                                    f"{arg}= of that shape")
             g = Tensor._make(out.backend.ones(out.array.shape, out.dtype), out.backend)
         elif not isinstance(g, Tensor):
@@ -415,7 +415,7 @@ def check_gradient(grad: Tensor, t: Tensor, context: str, subject: str, other: s
     gradient of t must. The error reads "{context}: {subject} has shape (3,), but the
     {other} has shape (2,)"."""
     if grad.shape != t.shape:
-        problem = f"has shape {grad.shape}, but the {other} has shape {t.shape}"
+        problem = f"has shape {tuple(grad.shape)}, but the {other} has shape {tuple(t.shape)}"
     elif grad.backend is not t.backend:
         problem = (f"is on device '{grad.device}', but the {other} is on '{t.device}'; "
                    f"move it with .to('{t.device}')")
@@ -530,7 +530,7 @@ def _input_gradient(node: Function, inp: Tensor, grad, version: int, steps) -> T
     (noted in `steps`, when observed)."""
     if inp._version != version and inp.grad_fn is not None:
         raise RuntimeError(
-            f"{node.name}: its input of shape {inp.shape} was modified by an in-place "
+            f"{node.name}: its input of shape {tuple(inp.shape)} was modified by an in-place "
             f"operation after {node.name} used it (version {version} -> {inp._version}); "
             f"use an out-of-place op")
     if not isinstance(grad, Tensor):
@@ -565,7 +565,8 @@ def _unbroadcast(grad: Tensor, inp: Tensor, node: Function) -> Tensor:
             axes = broadcast_axes(grad.shape, inp.shape)
         except ValueError:
             raise RuntimeError(f"{node.name}.backward returned a gradient of shape "
-                               f"{grad.shape} for an input of shape {inp.shape}") from None
+                               f"{tuple(grad.shape)} for an input of shape "
+                               f"{tuple(inp.shape)}") from None
         if axes:
             grad = grad.sum(dim=axes, keepdim=True)
         grad = grad.reshape(inp.shape)

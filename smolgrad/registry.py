@@ -156,8 +156,8 @@ def same_shape_result(old, fn: Callable, name: str, *args, **kwargs):
     """fn(old, ...) for an in-place op, whose result must keep old's shape."""
     out = fn(old, *args, **kwargs)
     if out.shape != old.shape:
-        raise RuntimeError(f"{name}: the result of shape {out.shape} doesn't match the "
-                           f"shape {old.shape} of the tensor changed in place (in-place ops "
+        raise RuntimeError(f"{name}: the result of shape {tuple(out.shape)} doesn't match the "
+                           f"shape {tuple(old.shape)} of the tensor changed in place (in-place ops "
                            f"cannot broadcast the tensor itself to a larger shape)")
     return out
 

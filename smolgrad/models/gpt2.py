@@ -266,7 +266,7 @@ class GPT2(nn.Module):
         -100 are ignored, as in `F.cross_entropy`): returns `(logits, loss)`."""
         if idx.ndim != 2:
             raise ValueError(f"GPT2: expected token ids of shape (batch, time), got shape "
-                             f"{idx.shape}")
+                             f"{tuple(idx.shape)}")
         past = kv_cache.length if kv_cache is not None else 0
         if past + idx.shape[1] > self.config.n_positions:
             raise ValueError(f"GPT2: {past} cached + {idx.shape[1]} new tokens exceed "
@@ -275,8 +275,8 @@ class GPT2(nn.Module):
         if targets is None:
             return logits
         if targets.shape != idx.shape:
-            raise ValueError(f"GPT2: targets of shape {targets.shape} do not match idx of "
-                             f"shape {idx.shape}")
+            raise ValueError(f"GPT2: targets of shape {tuple(targets.shape)} do not match idx of "
+                             f"shape {tuple(idx.shape)}")
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         return logits, loss
 

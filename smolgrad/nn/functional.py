@@ -62,8 +62,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _require_tensor(input, "input", "linear")
     _require_tensor(weight, "weight", "linear")
     if weight.ndim not in (1, 2) or input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
-        raise RuntimeError(f"linear: input of shape {input.shape} does not match weight of "
-                           f"shape {weight.shape} (expected input (*, {weight.shape[-1]}) "
+        raise RuntimeError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
+                           f"shape {tuple(weight.shape)} (expected input (*, {weight.shape[-1]}) "
                            f"and weight (out_features, in_features))")
     if (weight.ndim == 2 and input.ndim >= 2 and weight.dtype is input.dtype
             and (bias is None or (bias.ndim == 1 and bias.dtype is input.dtype
@@ -91,7 +91,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
                            f"{input.dtype}")
     if weight.ndim != 2:
         raise RuntimeError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got "
-                           f"shape {weight.shape}")
+                           f"shape {tuple(weight.shape)}")
     if scale_grad_by_freq or sparse:
         raise NotImplementedError(f"{op}: scale_grad_by_freq=True and sparse=True are not "
                                   f"supported by smolgrad")
@@ -101,7 +101,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if input.numel() and bool((input.min() < 0) | (input.max() >= num)):
         low, high = int(input.min().item()), int(input.max().item())
         raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for a "
-                         f"weight with {num} embeddings (shape {weight.shape})")
+                         f"weight with {num} embeddings (shape {tuple(weight.shape)})")
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise ValueError(f"{op}: padding_idx {padding_idx} must be within the "
@@ -167,13 +167,13 @@ def _normalized_axes(input: Tensor, normalized_shape, op: str) -> tuple:
     k = len(shape)
     if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
         raise RuntimeError(f"{op}: normalized_shape {list(shape)} does not match the last "
-                           f"dimensions of input of shape {input.shape}")
+                           f"dimensions of input of shape {tuple(input.shape)}")
     return shape, tuple(range(input.ndim - k, input.ndim))
 
 
 def _check_param(param, shape: tuple, name: str, op: str) -> None:
     if param is not None and tuple(param.shape) != tuple(shape):
-        raise RuntimeError(f"{op}: {name} must have shape {tuple(shape)}, got {param.shape}")
+        raise RuntimeError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(param.shape)}")
 
 
 @accumulates_in_float32
@@ -200,20 +200,20 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     op = "batch_norm"
     _require_tensor(input, "input", op)
     if input.ndim < 2:
-        raise RuntimeError(f"{op}: expected an input of shape (N, C, *), got {input.shape}")
+        raise RuntimeError(f"{op}: expected an input of shape (N, C, *), got {tuple(input.shape)}")
     c = input.shape[1]
     shape = (1, c) + (1,) * (input.ndim - 2)
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and t.numel() != c:
             raise RuntimeError(f"{op}: {name} must have {c} elements (input of shape "
-                               f"{input.shape}), got shape {t.shape}")
+                               f"{tuple(input.shape)}), got shape {tuple(t.shape)}")
     axes = (0,) + tuple(range(2, input.ndim))
     if training:
         count = input.numel() // c
         if count <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, "
-                             f"got input of shape {input.shape}")
+                             f"got input of shape {tuple(input.shape)}")
         if running_mean is not None or running_var is not None:
             _update_running_stats(input, running_mean, running_var, axes, count, momentum)
         return in_float32(_batch_norm_train, input, weight, bias, axes, float(eps), shape)
@@ -259,7 +259,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     _require_tensor(input, "input", op)
     if input.ndim < 2 or input.shape[1] % num_groups:
         raise RuntimeError(f"{op}: expected an input (N, C, *) with C divisible by "
-                           f"num_groups={num_groups}, got shape {input.shape}")
+                           f"num_groups={num_groups}, got shape {tuple(input.shape)}")
     c = input.shape[1]
     _check_param(weight, (c,), "weight", op)
     _check_param(bias, (c,), "bias", op)
@@ -314,10 +314,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         _require_tensor(t, name, op)
         if t.ndim < 2:
             raise RuntimeError(f"{op}: {name} must have at least 2 dims (..., L, E), got "
-                               f"shape {t.shape}")
+                               f"shape {tuple(t.shape)}")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise RuntimeError(f"{op}: query {query.shape}, key {key.shape} and value "
-                           f"{value.shape} do not fit: need query (..., L, E), key (..., S, "
+        raise RuntimeError(f"{op}: query {tuple(query.shape)}, key {tuple(key.shape)} and value "
+                           f"{tuple(value.shape)} do not fit: need query (..., L, E), key (..., S, "
                            f"E) and value (..., S, Ev)")
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         heads, kv_heads = query.shape[-3], key.shape[-3]
@@ -480,7 +480,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         limit = n - 1 if mode == "reflect" else n
         if (mode != "replicate" and (lo > limit or hi > limit)) or n == 0:
             raise ValueError(f"pad: padding ({lo}, {hi}) for dim {axis} is too large for "
-                             f"{mode} padding of an input of shape {input.shape}")
+                             f"{mode} padding of an input of shape {tuple(input.shape)}")
         index = _pad_index(arange(-lo, n + hi, device=input.device), n, mode)
         out = out[(slice(None),) * axis + (index,)]
     return out
@@ -530,14 +530,14 @@ def _check_pair(input, target, op: str) -> None:
     try:
         _movement.broadcast_shapes(input.shape, target.shape)
     except Exception:
-        raise RuntimeError(f"{op}: target of shape {target.shape} cannot be broadcast to "
-                           f"input of shape {input.shape}") from None
+        raise RuntimeError(f"{op}: target of shape {tuple(target.shape)} cannot be broadcast to "
+                           f"input of shape {tuple(input.shape)}") from None
 
 
 def _pointwise_weight(weight, input, op):
     if weight is not None and tuple(weight.shape) != tuple(input.shape):
-        raise ValueError(f"{op}: weight of shape {weight.shape} must have the input's shape "
-                         f"{input.shape}")
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have the input's shape "
+                         f"{tuple(input.shape)}")
 
 
 def _as_float_target(target: Tensor, input: Tensor) -> Tensor:
@@ -615,14 +615,14 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     _require_tensor(input, "input", op)
     _require_tensor(target, "target", op)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"{op}: target size {target.shape} must be the same as input size "
-                         f"{input.shape}")
+        raise ValueError(f"{op}: target size {tuple(target.shape)} must be the same as input size "
+                         f"{tuple(input.shape)}")
     b, x = input.backend, input.array  # checked on the arrays directly: no graph nodes
     inside = b.logical_and(b.greater_equal(x, 0), b.less_equal(x, 1))  # False at NaN
     if input.numel() and not b.item(b.all(inside)):
         raise RuntimeError(f"{op}: all elements of input should be between 0 and 1 (did you "
                            f"mean binary_cross_entropy_with_logits?); got values outside "
-                           f"[0, 1] or NaN in input of shape {input.shape}")
+                           f"[0, 1] or NaN in input of shape {tuple(input.shape)}")
     loss = _nn.BinaryCrossEntropy.apply(input, _as_float_target(target, input))
     if weight is not None:
         loss = loss * weight
@@ -644,8 +644,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     _require_tensor(input, "input", op)
     _require_tensor(target, "target", op)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"{op}: target size {target.shape} must be the same as input size "
-                         f"{input.shape}")
+        raise ValueError(f"{op}: target size {tuple(target.shape)} must be the same as input size "
+                         f"{tuple(input.shape)}")
     target = _as_float_target(target, input)
     softplus_neg = _nn.Softplus.apply(-input)  # -log sigmoid(x)
     if pos_weight is not None:
@@ -694,8 +694,8 @@ def _class_layout(input: Tensor, target: Tensor, op: str):
     c = input.shape[1]
     if target.shape != input.shape[:1] + input.shape[2:]:
         raise RuntimeError(f"{op}: expected target of shape "
-                           f"{input.shape[:1] + input.shape[2:]} for input of shape "
-                           f"{input.shape} (classes on dim 1), got {target.shape}")
+                           f"{tuple(input.shape[:1] + input.shape[2:])} for input of shape "
+                           f"{tuple(input.shape)} (classes on dim 1), got {tuple(target.shape)}")
     rows = input if input.ndim == 2 else input.movedim(1, -1).reshape(-1, c)
     return rows, target.reshape(-1), c
 
@@ -703,9 +703,9 @@ def _class_layout(input: Tensor, target: Tensor, op: str):
 def _check_class_target(target: Tensor, c: int, ignore_index: int, input, op: str) -> None:
     if target.dtype.is_floating_point or target.dtype is dt.bool_:
         raise RuntimeError(f"{op}: class-index target must be an integer (int64) tensor, got "
-                           f"{target.dtype} of shape {target.shape} (for class "
+                           f"{target.dtype} of shape {tuple(target.shape)} (for class "
                            f"probabilities give a float target of the input's shape "
-                           f"{input.shape})")
+                           f"{tuple(input.shape)})")
     if not target.numel():
         return
     b, t = target.backend, target.array  # checked on the arrays: no graph nodes per step
@@ -714,14 +714,14 @@ def _check_class_target(target: Tensor, c: int, ignore_index: int, input, op: st
     if b.item(b.any(bad)):
         value = int(b.to_numpy(t)[b.to_numpy(bad)].reshape(-1)[0])
         raise IndexError(f"{op}: target {value} is out of bounds for {c} classes (input "
-                         f"of shape {input.shape}); valid targets are 0..{c - 1} or "
+                         f"of shape {tuple(input.shape)}); valid targets are 0..{c - 1} or "
                          f"ignore_index={ignore_index}")
 
 
 def _check_class_weight(weight, c: int, op: str) -> None:
     if weight is not None and tuple(weight.shape) != (c,):
         raise RuntimeError(f"{op}: weight must have shape ({c},) (one per class), got "
-                           f"{weight.shape}")
+                           f"{tuple(weight.shape)}")
 
 
 @accumulates_in_float32

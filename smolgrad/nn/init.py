@@ -49,7 +49,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
         raise ValueError(f"Fan in and fan out can not be computed for a tensor with fewer "
-                         f"than 2 dimensions (got shape {tensor.shape})")
+                         f"than 2 dimensions (got shape {tuple(tensor.shape)})")
     receptive_field = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 
@@ -127,7 +127,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity (ones on the diagonal)."""
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape "
-                         f"{tensor.shape}")
+                         f"{tuple(tensor.shape)}")
     eye = Tensor._make(tensor.backend.eye(*tensor.shape, tensor.dtype), tensor.backend)
     return _fill(tensor, eye)
 
@@ -172,7 +172,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are "
-                         f"supported, got shape {tensor.shape}")
+                         f"supported, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
         return tensor
     rows = tensor.shape[0]

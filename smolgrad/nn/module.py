@@ -434,7 +434,7 @@ class Module:
             if shape is not None and shape != target.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape {shape} "
                               f"from checkpoint, the shape in current model is "
-                              f"{target.shape}.")
+                              f"{tuple(target.shape)}.")
                 continue
             try:
                 new = _fresh_copy(value, target)
@@ -444,8 +444,8 @@ class Module:
                 continue
             if new.shape != target.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{new.shape} from checkpoint, the shape in current model is "
-                              f"{target.shape}.")
+                              f"{tuple(new.shape)} from checkpoint, the shape in current model is "
+                              f"{tuple(target.shape)}.")
                 continue
             converted.append((owner, name, kind, target, new))
         if strict:

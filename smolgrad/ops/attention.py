@@ -32,6 +32,8 @@ def attention_weights(q: Tensor, k: Tensor, allowed: Tensor | None, bias: Tensor
         return softmax(scores, -1)
     weights = softmax(scores.masked_fill(allowed.logical_not(), float("-inf")), -1)
     nothing_allowed = allowed.logical_not().all(dim=-1, keepdim=True)
+    if not bool(nothing_allowed.any()):  # the usual case (a causal mask): skip a full pass
+        return weights
     return where(nothing_allowed, 0.0, weights)
 
 

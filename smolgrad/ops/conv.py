@@ -397,7 +397,7 @@ def _check_float(op: str, *tensors) -> None:
     for t in tensors:
         if t is not None and not t.dtype.is_floating_point:
             raise RuntimeError(f"{op}: expected floating point tensors, got dtype {t.dtype} "
-                               f"(shape {t.shape}); convert with .float()")
+                               f"(shape {tuple(t.shape)}); convert with .float()")
 
 
 def _output_size(size: int, pad_total: int, span: int, stride: int, op: str, what) -> int:
@@ -414,7 +414,7 @@ def _batched(input: Tensor, spatial: int, op: str) -> tuple:
         return input.unsqueeze(0), True
     if input.ndim != spatial + 2:
         raise RuntimeError(f"{op}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
-                           f"(batched) input, got shape {input.shape}")
+                           f"(batched) input, got shape {tuple(input.shape)}")
     return input, False
 
 
@@ -457,7 +457,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, op, spatial):
     x, unbatched = _batched(input, spatial, op)
     if weight.ndim != spatial + 2:
         raise RuntimeError(f"{op}: expected a {spatial + 2}-D weight (out_channels, "
-                           f"in_channels/groups, kernel...), got shape {weight.shape}")
+                           f"in_channels/groups, kernel...), got shape {tuple(weight.shape)}")
     if input.dtype is not weight.dtype or (bias is not None and bias.dtype is not input.dtype):
         raise RuntimeError(f"{op}: input ({input.dtype}), weight ({weight.dtype})"
                            + (f" and bias ({bias.dtype})" if bias is not None else "")
@@ -474,14 +474,14 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, op, spatial):
     out_channels, cin_per_group = weight.shape[:2]
     if out_channels % groups:
         raise RuntimeError(f"{op}: out_channels {out_channels} (weight of shape "
-                           f"{weight.shape}) is not divisible by groups={groups}")
+                           f"{tuple(weight.shape)}) is not divisible by groups={groups}")
     if x.shape[1] != cin_per_group * groups:
         raise RuntimeError(f"{op}: expected input with {cin_per_group * groups} channels "
-                           f"(weight of shape {weight.shape}, groups={groups}), but got input "
-                           f"of shape {input.shape}")
+                           f"(weight of shape {tuple(weight.shape)}, groups={groups}), but got "
+                           f"input of shape {tuple(input.shape)}")
     if bias is not None and bias.shape != (out_channels,):
         raise RuntimeError(f"{op}: bias must have shape ({out_channels},) for weight of shape "
-                           f"{weight.shape}, got {bias.shape}")
+                           f"{tuple(weight.shape)}, got {tuple(bias.shape)}")
     geo = _conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation, groups, op)
     out = Conv2d.apply(x, weight, geo)
     if bias is not None:
@@ -538,7 +538,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     y, unbatched = _batched(input, 2, op)
     if weight.ndim != 4:
         raise RuntimeError(f"{op}: expected a 4-D weight (in_channels, out_channels/groups, "
-                           f"KH, KW), got shape {weight.shape}")
+                           f"KH, KW), got shape {tuple(weight.shape)}")
     if input.dtype is not weight.dtype:
         raise RuntimeError(f"{op}: input ({input.dtype}) and weight ({weight.dtype}) must "
                            f"have the same dtype")
@@ -546,8 +546,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if y.shape[1] != weight.shape[0] or weight.shape[0] % groups:
         raise RuntimeError(f"{op}: expected input with {weight.shape[0]} channels (weight of "
-                           f"shape {weight.shape}, groups={groups}), got input of shape "
-                           f"{input.shape}")
+                           f"shape {tuple(weight.shape)}, groups={groups}), got input of shape "
+                           f"{tuple(input.shape)}")
     if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r}")
     stride, dilation = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
@@ -563,10 +563,10 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     out_w = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
     if out_h < 1 or out_w < 1:
         raise RuntimeError(f"{op}: the output size ({out_h}, {out_w}) is too small for input "
-                           f"{input.shape}, kernel {(kh, kw)}, padding {(ph, pw)}")
+                           f"{tuple(input.shape)}, kernel {(kh, kw)}, padding {(ph, pw)}")
     c_out = weight.shape[1] * groups
     if bias is not None and bias.shape != (c_out,):
-        raise RuntimeError(f"{op}: bias must have shape ({c_out},), got {bias.shape}")
+        raise RuntimeError(f"{op}: bias must have shape ({c_out},), got {tuple(bias.shape)}")
     geo = ConvGeometry((kh, kw), stride, dilation, (ph, ph, pw, pw), groups, (out_h, out_w),
                        (h, w))
     out = ConvTranspose2d.apply(y, weight, geo)
@@ -687,8 +687,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     oh = h if output_size[0] is None else int(output_size[0])
     ow = w if output_size[1] is None else int(output_size[1])
     if oh < 1 or ow < 1 or h < 1 or w < 1:
-        raise RuntimeError(f"{op}: output_size {output_size} and input {input.shape} must be "
-                           f"non-empty")
+        raise RuntimeError(f"{op}: output_size {output_size} and input {tuple(input.shape)} "
+                           f"must be non-empty")
     if h % oh == 0 and w % ow == 0:  # equal, non-overlapping windows: a plain average pool
         out = avg_pool2d(x, (h // oh, w // ow))
     else:

@@ -966,7 +966,7 @@ def masked_fill(input, mask, value) -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill: value must be a 0-d tensor, got shape "
-                               f"{value.shape}")
+                               f"{tuple(value.shape)}")
         value = value.to(input.dtype)
     check_broadcast("masked_fill", input, mask)
     return Where.apply(mask, _scalar_like(value, input) if not isinstance(value, Tensor)

@@ -66,17 +66,17 @@ def matmul(input, other) -> Tensor:
         raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
     if input.ndim == 0 or other.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                           f"{input.shape} and {other.shape}")
+                           f"{tuple(input.shape)} and {tuple(other.shape)}")
     k1 = input.shape[-1]
     k2 = other.shape[-2] if other.ndim > 1 else other.shape[0]
     if k1 != k2:
-        raise RuntimeError(f"matmul: shapes {input.shape} and {other.shape} cannot be "
-                           f"multiplied ({k1} != {k2})")
+        raise RuntimeError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} "
+                           f"cannot be multiplied ({k1} != {k2})")
     batch_x, batch_y = input.shape[:-2], other.shape[:-2]
     for a, b in zip(reversed(batch_x), reversed(batch_y)):
         if a != b and a != 1 and b != 1:
-            raise RuntimeError(f"matmul: batch dimensions of {input.shape} and {other.shape} "
-                               f"cannot be broadcast")
+            raise RuntimeError(f"matmul: batch dimensions of {tuple(input.shape)} and "
+                               f"{tuple(other.shape)} cannot be broadcast")
     x, y = promote(input, other, "matmul", broadcast=False)
     return Matmul.apply(x, y)
 
@@ -89,7 +89,8 @@ def _rmatmul(self, other) -> Tensor:
 @register("mm", function=True)
 def mm(input, mat2) -> Tensor:
     if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: expects 2-D tensors, got {input.shape} and {mat2.shape}")
+        raise RuntimeError(f"mm: expects 2-D tensors, got {tuple(input.shape)} and "
+                           f"{tuple(mat2.shape)}")
     return matmul(input, mat2)
 
 
@@ -97,7 +98,7 @@ def mm(input, mat2) -> Tensor:
 def bmm(input, mat2) -> Tensor:
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
         raise RuntimeError(f"bmm: expects 3-D tensors with the same batch size, got "
-                           f"{input.shape} and {mat2.shape}")
+                           f"{tuple(input.shape)} and {tuple(mat2.shape)}")
     return matmul(input, mat2)
 
 
@@ -109,7 +110,8 @@ def mv(input, vec) -> Tensor:
 @register("dot", function=True)
 def dot(input, other) -> Tensor:
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"dot: expects 1-D tensors, got {input.shape} and {other.shape}")
+        raise RuntimeError(f"dot: expects 1-D tensors, got {tuple(input.shape)} and "
+                           f"{tuple(other.shape)}")
     return matmul(input, other)
 
 
@@ -118,7 +120,8 @@ def outer(input, vec2) -> Tensor:
     """input[i] · vec2[j]."""
     for name, v in (("input", input), ("vec2", vec2)):
         if v.ndim != 1:
-            raise RuntimeError(f"outer: expected 1-D arguments, but {name} has shape {v.shape}")
+            raise RuntimeError(f"outer: expected 1-D arguments, but {name} has shape "
+                               f"{tuple(v.shape)}")
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
@@ -218,7 +221,7 @@ def _explicit_equation(equation: str, operands) -> str:
             s = s.replace("...", batch[ellipsis_ndim - n:] if n > 0 else "")
         if len(s) != x.ndim or not s.isalpha() and s:
             raise RuntimeError(f"einsum: subscripts '{s}' do not match an operand of shape "
-                               f"{x.shape} in '{equation}'")
+                               f"{tuple(x.shape)} in '{equation}'")
         explicit.append(s)
     sizes: dict = {}
     for s, x in zip(explicit, operands):
@@ -226,7 +229,7 @@ def _explicit_equation(equation: str, operands) -> str:
             if n != 1 and sizes.setdefault(c, n) != n:
                 raise RuntimeError(f"einsum: subscript '{c}' has size {sizes[c]} in one operand "
                                    f"and {n} in another ('{equation}' with shapes "
-                                   f"{', '.join(str(o.shape) for o in operands)})")
+                                   f"{', '.join(str(tuple(o.shape)) for o in operands)})")
     if arrow:
         out = rhs.replace("...", batch)
     else:

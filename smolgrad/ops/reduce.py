@@ -162,7 +162,7 @@ class Amax(Function):
         ctx.save_for_backward(x)
         if builtins.any(x.shape[a] == 0 for a in axes):
             raise RuntimeError(f"{cls.kernel}: cannot reduce over a zero-size dimension of a "
-                               f"tensor of shape {x.shape} (the operation has no identity); "
+                               f"tensor of shape {tuple(x.shape)} (the operation has no identity); "
                                f"reduce a non-empty dimension instead")
         return getattr(ctx.backend, cls.kernel)(x.array, axis=axes, keepdims=keepdim)
 
@@ -207,7 +207,7 @@ class ArgReduce(Function):
         b = ctx.backend
         if x.numel() == 0 and (axis is None or x.shape[axis] == 0):
             raise RuntimeError(f"{kernel}: cannot take the {kernel} of an empty tensor of "
-                               f"shape {x.shape} along "
+                               f"shape {tuple(x.shape)} along "
                                f"{'all dims' if axis is None else f'dim {axis}'}")
         data = x.array if axis is not None else b.reshape(x.array, (-1,))
         out = getattr(b, kernel)(data, axis=0 if axis is None else axis)
@@ -603,7 +603,7 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     size = input.shape[axis] if input.ndim else 1
     if not 0 <= k <= size:
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {size} "
-                           f"(tensor of shape {input.shape})")
+                           f"(tensor of shape {tuple(input.shape)})")
     values, indices = sort(input, axis, descending=largest)
     keep = (slice(None),) * axis + (slice(0, k),)
     return values_indices(values[keep], indices[keep])

@@ -89,7 +89,7 @@ def _check_distribution(input: Tensor, num_samples: int, replacement: bool) -> N
     """PyTorch's checks on multinomial's arguments, in PyTorch's order."""
     if input.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got a tensor of "
-                           f"shape {input.shape}")
+                           f"shape {tuple(input.shape)}")
     if not input.dtype.is_floating_point:
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
                            f"{input.dtype.name}; convert the weights with .float()")
@@ -103,7 +103,7 @@ def _check_distribution(input: Tensor, num_samples: int, replacement: bool) -> N
                            f"{categories} categories); pass replacement=True")
     if categories == 0:
         raise RuntimeError(f"multinomial: cannot sample from zero categories (input of shape "
-                           f"{input.shape})")
+                           f"{tuple(input.shape)})")
     if categories > 2**24:  # PyTorch's limit: float32 cannot tell more categories apart
         raise RuntimeError(f"multinomial: number of categories cannot exceed 2^24, got "
                            f"{categories}")
@@ -233,7 +233,7 @@ def _histogram_weights(values: Tensor, weight, shape: tuple) -> Tensor:
     _require_tensor("histogram", "weight", weight)
     if weight.shape != shape:
         raise RuntimeError(f"histogram: weight must have the input's shape {shape}, got "
-                           f"{weight.shape}")
+                           f"{tuple(weight.shape)}")
     _check_like_input("weight", weight, values)
     return weight.detach().reshape(-1)
 
@@ -241,7 +241,7 @@ def _histogram_weights(values: Tensor, weight, shape: tuple) -> Tensor:
 def _checked_edges(edges: Tensor, input: Tensor) -> Tensor:
     if edges.ndim != 1 or edges.shape[0] < 2:
         raise RuntimeError(f"histogram: bins must be a 1-D tensor of at least 2 edges, got "
-                           f"shape {edges.shape}")
+                           f"shape {tuple(edges.shape)}")
     _check_like_input("bins", edges, input)
     return edges.detach()
 
@@ -440,7 +440,7 @@ def _unique_slices(values: Tensor, dim: int) -> tuple:
     slices = values.movedim(d, 0)
     if slices.shape[0] > 0 and 0 in slices.shape[1:]:
         raise RuntimeError(f"unique: there are 0-sized dimensions other than dim={dim} in "
-                           f"shape {values.shape}, so unique cannot be applied")
+                           f"shape {tuple(values.shape)}, so unique cannot be applied")
     rows = slices.reshape(slices.shape[0], math.prod(slices.shape[1:]))  # a row per slice
     rank = _row_ranks(rows)
     order, starts, group = _sorted_groups(rank)

@@ -37,7 +37,7 @@ def size(self: Tensor, dim: int | None = None):
     if not -n <= dim < n:
         raise IndexError(f"size: dimension out of range (expected to be in range of "
                          f"[{-n}, {n - 1}], but got {dim}) for a tensor of shape "
-                         f"{self.shape}")
+                         f"{tuple(self.shape)}")
     return self.shape[dim]
 
 
@@ -72,7 +72,7 @@ def item(self: Tensor):
     """The value of a one-element tensor as a Python number."""
     if self.numel() != 1:
         raise RuntimeError(f"item: a Tensor with {self.numel()} elements (shape "
-                           f"{self.shape}) cannot be converted to a Python number")
+                           f"{tuple(self.shape)}) cannot be converted to a Python number")
     return self.backend.item(self.array)
 
 

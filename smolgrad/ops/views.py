@@ -197,7 +197,7 @@ def _check_inplace(t: Tensor, op: str) -> None:
         base = view.base
         if base._requires_grad and base.grad_fn is None:
             raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad (shape "
-                               f"{base.shape}) is being used in an in-place operation; wrap "
+                               f"{tuple(base.shape)}) is being used in an in-place operation; wrap "
                                f"it in `with sg.no_grad():` or clone() the view first")
 
 

@@ -95,7 +95,7 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params "
                                 f"is {type(p).__name__}")
             if not p.is_leaf:
-                raise ValueError(f"can't optimize a non-leaf Tensor (shape {p.shape}, "
+                raise ValueError(f"can't optimize a non-leaf Tensor (shape {tuple(p.shape)}, "
                                  f"grad_fn {p.grad_fn!r}); optimize the leaf it came from, or "
                                  f"use .detach().requires_grad_()")
         ids = [id(p) for p in params]

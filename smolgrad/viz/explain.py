@@ -61,7 +61,7 @@ class GradSummary:
                    float(flat.min()), float(flat.max()), float(np.linalg.norm(flat)), values)
 
     def __str__(self) -> str:
-        return (f"shape {self.shape}  mean {_fmt(self.mean)}  std {_fmt(self.std)}  "
+        return (f"shape {tuple(self.shape)}  mean {_fmt(self.mean)}  std {_fmt(self.std)}  "
                 f"min {_fmt(self.min)}  max {_fmt(self.max)}  norm {_fmt(self.norm)}")
 
 
@@ -175,9 +175,9 @@ class Explanation:
             for i in s.inputs:
                 axes = (f"summed over axes {i.summed_axes}" if i.summed_axes
                         else "nothing to sum")
-                out.append(f"  -> {i.name} (argument {i.position}, shape {i.shape})")
+                out.append(f"  -> {i.name} (argument {i.position}, shape {tuple(i.shape)})")
                 out.append(f"     backward returned {i.raw_grad_shape}, {axes} -> "
-                           f"{i.grad.shape}, norm {_fmt(i.grad.norm)}")
+                           f"{tuple(i.grad.shape)}, norm {_fmt(i.grad.norm)}")
                 if i.check is not None:
                     out.append(f"     {i.check}")
         out.append("")

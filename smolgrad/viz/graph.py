@@ -113,7 +113,7 @@ def _forward_order(roots: list, params, who: str) -> list:
     names, from_module = _param_names(params, who)
     for r in roots:
         if r.grad_fn is None and not r.requires_grad:
-            raise RuntimeError(f"{who}: the tensor of shape {r.shape} has no graph: it does "
+            raise RuntimeError(f"{who}: the tensor of shape {tuple(r.shape)} has no graph: it does "
                                f"not require grad (was it computed under no_grad(), or from "
                                f"tensors without requires_grad=True?)")
     try:
@@ -243,7 +243,7 @@ class GraphNode:
                 lines = [head + call]
             else:
                 lines = [head, call if len(call) <= 48 else call[:45] + "..."]
-        lines.append(f"{self.shape} {self.dtype}")
+        lines.append(f"{tuple(self.shape)} {self.dtype}")
         if self.grad_norm is not None:
             lines.append(f"grad norm {_fmt(self.grad_norm)}")
         return lines

@@ -159,7 +159,7 @@ class WeightedRandomSampler(Sampler):
                 weights.sum() <= 0:
             raise ValueError(f"WeightedRandomSampler: weights must be a 1-D sequence of "
                              f"finite non-negative numbers with a positive sum, got shape "
-                             f"{weights.shape}")
+                             f"{tuple(weights.shape)}")
         if not replacement and num_samples > np.count_nonzero(weights):
             raise RuntimeError(f"WeightedRandomSampler: cannot draw {num_samples} samples "
                                f"without replacement from {np.count_nonzero(weights)} "
