@@ -256,22 +256,33 @@ class Gelu(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        recording = is_grad_enabled()  # then the gate must be a differentiable function of x
+        if not is_grad_enabled():  # the usual case: the same math on the arrays, no nodes
+            return Tensor._make(Gelu._slope_times_grad(ctx, x, grad), ctx.backend), None
+        # recording: the gate as a differentiable function of x
         if ctx.inputs[1] == "tanh":
-            if recording:
-                gate = 0.5 * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-            else:
-                gate = Tensor._make(ctx.half_gate, ctx.backend)
+            gate = 0.5 * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
             # ½ (1 - tanh² u) = 2 · gate · (1 - gate)
             slope = gate + 2 * gate * (1 - gate) * x * _SQRT_2_OVER_PI * (
                 1 + 3 * 0.044715 * x * x)
         else:
-            if recording:
-                gate = 0.5 * (1 + erf(x * _INV_SQRT_2))
-            else:
-                gate = Tensor._make(ctx.half_gate, ctx.backend)
+            gate = 0.5 * (1 + erf(x * _INV_SQRT_2))
             slope = gate + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
         return grad * slope, None
+
+    @staticmethod
+    def _slope_times_grad(ctx, x: Tensor, grad: Tensor):
+        """dL/dx = g · dy/dx as an array, from the gate forward kept (`backward` when it is
+        not being recorded: no Tensor per step, the constants folded together)."""
+        b, xd, gate = ctx.backend, x.array, ctx.half_gate
+        x2 = b.multiply(xd, xd)
+        if ctx.inputs[1] == "tanh":
+            # gate + 2 · gate (1 - gate) · √(2/π) x (1 + 3·0.044715 x²)
+            poly = b.multiply(b.add(1.0, b.multiply(3 * 0.044715, x2)),
+                              b.multiply(2 * _SQRT_2_OVER_PI, xd))
+            rest = b.multiply(b.multiply(gate, b.subtract(1.0, gate)), poly)
+        else:  # gate + x · e^(-x²/2) / √(2π)
+            rest = b.multiply(b.multiply(_INV_SQRT_2PI, xd), b.exp(b.multiply(-0.5, x2)))
+        return b.astype(b.multiply(grad.array, b.add(gate, rest)), x.dtype)
 
 
 class Softplus(Function):
