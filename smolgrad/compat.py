@@ -18,12 +18,12 @@ What each does here:
 from __future__ import annotations
 
 import math
-import operator
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from . import dtypes as dt
+from ._size import Size  # the type of Tensor.shape (lives below the engine)
 from .backends.cuda import FLOAT32_MATMUL_PRECISIONS
 from .backends.cuda import matmul as _matmul_flags
 from .engine import Tensor
@@ -128,30 +128,6 @@ def get_num_interop_threads() -> int:
 def is_tensor(obj) -> bool:
     """True when `obj` is a smolgrad Tensor (or a subclass, such as nn.Parameter)."""
     return isinstance(obj, Tensor)
-
-
-class Size(tuple):
-    """`torch.Size`: a tuple of ints (a shape). Slicing and `+` keep the type; `numel()` is
-    the product. (`Tensor.shape` is a plain tuple in smolgrad; Size compares equal to it.)"""
-
-    def __new__(cls, sizes: Iterable = ()):
-        try:
-            return super().__new__(cls, (operator.index(size) for size in sizes))
-        except TypeError:
-            raise TypeError(f"Size: expected a sequence of ints, got {sizes!r}") from None
-
-    def numel(self) -> int:
-        return math.prod(self)
-
-    def __getitem__(self, index):
-        item = super().__getitem__(index)
-        return Size(item) if isinstance(index, slice) else item
-
-    def __add__(self, other) -> Size:
-        return Size(tuple(self) + tuple(other))
-
-    def __repr__(self) -> str:
-        return f"smolgrad.Size({list(self)})"
 
 
 # Floating point formats: (total bits, exponent bits, stored mantissa bits).

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from . import dtypes as dt
 from . import registry
+from ._size import Size
 from ._tensor_methods import TensorMethods
 from .arrays import device
 from .grad_mode import (  # noqa: F401
@@ -262,8 +263,11 @@ class Tensor(TensorMethods):
 
     # -- what it is (for the error messages below) ----------------------------------------
     @property
-    def shape(self) -> tuple:
-        return tuple(self.array.shape)
+    def shape(self) -> Size:
+        """The sizes of the dimensions, as an `sg.Size` (a tuple that prints as
+        `torch.Size([2, 3])`; see smolgrad/_size.py). Built without checks: the array's
+        shape holds ints already."""
+        return tuple.__new__(Size, self.array.shape)
 
     @property
     def dtype(self) -> dt.dtype:

@@ -483,7 +483,7 @@ def graph_nodes(entries: list, grads: dict) -> list:
                     args.append(_describe_arg(a))
         nodes.append(GraphNode(name=e.name, kind=e.kind,
                                op=node.name if node is not None else None,
-                               shape=t.shape, dtype=t.dtype.name,
+                               shape=tuple(t.shape), dtype=t.dtype.name,
                                grad_norm=grads.get(id(t)), args=args, inputs=inputs))
     return nodes
 
@@ -657,7 +657,7 @@ def _module_box(module: str, inside: list, name_of: dict, modules: dict) -> Grap
     if params:
         summary += f"{' · ' if summary else ''}{len(params)} param{'s' * (len(params) > 1)}"
     norms = [n.grad_norm for n in params if n.grad_norm is not None]
-    return GraphNode(name=module, kind="module", op=None, shape=shown.shape,
+    return GraphNode(name=module, kind="module", op=None, shape=tuple(shown.shape),
                      dtype=shown.dtype,
                      grad_norm=float(np.sqrt(sum(v * v for v in norms))) if norms else None,
                      inputs=_merged(inputs, name_of, modules),

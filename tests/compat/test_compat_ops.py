@@ -128,9 +128,6 @@ def test_rnn_flatten_parameters_is_a_no_op():
         assert [p.tolist() for p in lstm.parameters()] == before
 
 
-@pytest.mark.xfail(strict=True, reason="Tensor.shape/size() are plain tuples (engine.py) and "
-                   "sg.Size prints as smolgrad.Size; PyTorch prints torch.Size([2, 3]), which "
-                   "notebooks show on every shape")
 def test_shape_prints_as_pytorch():
     assert repr(sg.zeros(2, 3).shape) == repr(torch.zeros(2, 3).shape)
     assert str(sg.zeros(2, 3).size()) == str(torch.zeros(2, 3).size())
