@@ -38,9 +38,12 @@ from .nn.module import Module, Parameter
 # (hyperparameters, hook tables, plain tensors) is an "attribute".
 _TREE_STATE = ("training", "_parameters", "_buffers", "_non_persistent_buffers_set",
                "_modules")
-# Namespaces whose public functions a file may name (tensor math, no side effects).
+# Namespaces whose public functions a file may name, and the modules such a function must
+# be defined in: tensor math only (no creation, seeding, printing or file functions).
 _FUNCTION_NAMESPACES = ("smolgrad.nn.functional", "smolgrad")
-_FUNCTION_HOMES = ("smolgrad.nn.functional", "smolgrad.ops.")
+_FUNCTION_HOMES = frozenset({"smolgrad.nn.functional", "smolgrad.ops.elementwise",
+                             "smolgrad.ops.reduce", "smolgrad.ops.linalg",
+                             "smolgrad.ops.movement"})
 
 
 class ModuleEncoder:
@@ -127,8 +130,7 @@ def _allowed_function(namespace: str, name: str):
     fn = _lookup(sys.modules.get(namespace), name)
     if not isinstance(fn, types.FunctionType):
         return None
-    home = fn.__module__ or ""
-    return fn if home == _FUNCTION_HOMES[0] or home.startswith(_FUNCTION_HOMES[1]) else None
+    return fn if fn.__module__ in _FUNCTION_HOMES else None
 
 
 def _lookup(scope, qualname: str):
