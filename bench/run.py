@@ -5,7 +5,7 @@ peak RSS is its own (importing PyTorch alone costs hundreds of MB). Every timing
 median of repeated steps after a warm-up, with the min-max range. The table goes to stdout
 and to bench/results.md (Markdown, for the README).
 
-    python bench/run.py                 # everything (a few minutes)
+    python bench/run.py                 # everything (about 9 minutes on 2 cores)
     python bench/run.py --only W2 W3    # some workloads
     python bench/run.py --quick         # tiny sizes, one step: a smoke test
     python bench/run.py --busy          # each workload idle and beside a busy process
@@ -153,8 +153,10 @@ def checked_compiled_step(workload: str, make, lib, size: dict, steps: int = CHE
     if compiled.eager_reason is not None or compiled.replays == 0:
         raise RuntimeError(f"{workload}: sg.compile did not replay the step in {steps} "
                            f"calls ({compiled.eager_reason or compiled.programs})")
+    # the eager step's state as the compiler would find it (that wrapper is never called)
+    eager_state = _state_arrays(smolgrad.compile(eager))
     pairs = [("returned values", _arrays(eager_out), _arrays(compiled_out)),
-             ("state", _state_arrays(smolgrad.compile(eager)), _state_arrays(compiled))]
+             ("state", eager_state, _state_arrays(compiled))]
     for what, expected, got in pairs:
         same = len(expected) == len(got) and all(
             e.shape == g.shape and e.dtype == g.dtype and (e == g).all()
@@ -287,13 +289,10 @@ def measure_pooled(workload: str, n, quick: bool, rounds: int, busy: bool,
                    libs: tuple = LIBS) -> dict:
     """Every library measured `rounds` times, taking turns, in fresh subprocesses; the step
     times of all rounds pooled: {lib: {median, min, max, peak_rss_mb, losses}}."""
-    runs: dict = {lib: [] for lib in libs}
-    if COMPILED in runs and workload in NOT_COMPILED:
-        runs[COMPILED].append({"skipped": "not compiled"})
+    skip_compiled = COMPILED in libs and workload in NOT_COMPILED
+    runs: dict = {lib: [] for lib in libs if not (lib == COMPILED and skip_compiled)}
     for _ in range(rounds):
         for lib in runs:
-            if runs[lib] and "skipped" in runs[lib][0]:
-                continue
             args = ["--one", workload, "--lib", lib] + (["--n", str(n)] if n else []) + (
                 ["--quick"] if quick else [])
             if busy:
@@ -301,7 +300,10 @@ def measure_pooled(workload: str, n, quick: bool, rounds: int, busy: bool,
                     runs[lib].append(_subprocess(args))
             else:
                 runs[lib].append(_subprocess(args))
-    return {lib: _pool(results) for lib, results in runs.items()}
+    pooled = {lib: _pool(results) for lib, results in runs.items()}
+    if skip_compiled:
+        pooled[COMPILED] = {"skipped": "not compiled"}
+    return pooled
 
 
 def _pool(results: list) -> dict:
