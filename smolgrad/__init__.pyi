@@ -14,6 +14,8 @@ from . import dtypes as dtypes
 from . import engine as engine
 from . import grad_mode as grad_mode
 from . import io as io
+from . import io_modules as io_modules
+from . import io_modules as io_modules
 from . import nn as nn
 from . import onnx as onnx
 from . import ops as ops
@@ -24,12 +26,12 @@ from . import serialization as serialization
 from . import torch_alias as torch_alias
 from . import utils as utils
 from . import viz as viz
+from ._size import Size as Size
 from .amp.autocast_mode import autocast as autocast
 from .arrays import device as device
 from .arrays import get_default_device as get_default_device
 from .arrays import is_available as is_available
 from .arrays import set_default_device as set_default_device
-from .compat import Size as Size
 from .compat import are_deterministic_algorithms_enabled as are_deterministic_algorithms_enabled
 from .compat import compile as compile
 from .compat import finfo as finfo
@@ -183,11 +185,15 @@ from .ops.movement import concatenate as concatenate
 from .ops.movement import expand as expand
 from .ops.movement import flatten as flatten
 from .ops.movement import flip as flip
+from .ops.movement import fliplr as fliplr
+from .ops.movement import flipud as flipud
 from .ops.movement import gather as gather
 from .ops.movement import hstack as hstack
 from .ops.movement import index_add as index_add
+from .ops.movement import index_put as index_put
 from .ops.movement import index_select as index_select
 from .ops.movement import masked_select as masked_select
+from .ops.movement import movedim as moveaxis
 from .ops.movement import movedim as movedim
 from .ops.movement import narrow as narrow
 from .ops.movement import nonzero as nonzero
@@ -201,6 +207,7 @@ from .ops.movement import split as split
 from .ops.movement import squeeze as squeeze
 from .ops.movement import stack as stack
 from .ops.movement import swapaxes as swapaxes
+from .ops.movement import swapdims as swapdims
 from .ops.movement import t as t
 from .ops.movement import take_along_dim as take_along_dim
 from .ops.movement import tensor_split as tensor_split
@@ -241,7 +248,16 @@ from .ops.sampling import histc as histc
 from .ops.sampling import histogram as histogram
 from .ops.sampling import multinomial as multinomial
 from .ops.sampling import unique as unique
+from .ops.tensor_api import is_complex as is_complex
+from .ops.tensor_api import is_floating_point as is_floating_point
+from .ops.tensor_api import is_nonzero as is_nonzero
+from .ops.tensor_api import numel as numel
 from .random import Generator as Generator
+from .random import default_generator as default_generator
+from .random import get_rng_state as get_rng_state
+from .random import initial_seed as initial_seed
+from .random import seed as seed
+from .random import set_rng_state as set_rng_state
 from .torch_alias import install_as_torch as install_as_torch
 
 __version__: str
@@ -303,6 +319,7 @@ __all__ = [
     "count_nonzero",
     "cuda",
     "cumsum",
+    "default_generator",
     "device",
     "distributed",
     "div",
@@ -326,6 +343,8 @@ __all__ = [
     "finfo",
     "flatten",
     "flip",
+    "fliplr",
+    "flipud",
     "float",
     "float16",
     "float32",
@@ -342,6 +361,7 @@ __all__ = [
     "get_float32_matmul_precision",
     "get_num_interop_threads",
     "get_num_threads",
+    "get_rng_state",
     "grad_mode",
     "greater",
     "greater_equal",
@@ -352,16 +372,22 @@ __all__ = [
     "hstack",
     "iinfo",
     "index_add",
+    "index_put",
     "index_select",
     "inference_mode",
+    "initial_seed",
     "install_as_torch",
     "int",
     "int32",
     "int64",
     "io",
+    "io_modules",
     "is_available",
+    "is_complex",
     "is_deterministic_algorithms_warn_only_enabled",
+    "is_floating_point",
     "is_grad_enabled",
+    "is_nonzero",
     "is_tensor",
     "isclose",
     "isfinite",
@@ -396,6 +422,7 @@ __all__ = [
     "min",
     "minimum",
     "mm",
+    "moveaxis",
     "movedim",
     "mul",
     "multinomial",
@@ -410,6 +437,7 @@ __all__ = [
     "nonzero",
     "norm",
     "not_equal",
+    "numel",
     "ones",
     "ones_like",
     "onnx",
@@ -439,6 +467,7 @@ __all__ = [
     "rsqrt",
     "save",
     "scatter_add",
+    "seed",
     "serialization",
     "set_default_device",
     "set_default_dtype",
@@ -447,6 +476,7 @@ __all__ = [
     "set_num_interop_threads",
     "set_num_threads",
     "set_printoptions",
+    "set_rng_state",
     "sigmoid",
     "sign",
     "sin",
@@ -463,6 +493,7 @@ __all__ = [
     "subtract",
     "sum",
     "swapaxes",
+    "swapdims",
     "t",
     "take_along_dim",
     "tanh",
