@@ -38,7 +38,9 @@ int = int32  # noqa: A001
 # The layers above the ops: reachable as attributes after `import smolgrad as sg`.
 from . import nn, optim, utils  # noqa: E402
 from .io import load, save  # noqa: E402
-from .random import Generator  # noqa: E402
+from .random import (  # noqa: E402
+    Generator, default_generator, get_rng_state, initial_seed, seed, set_rng_state,
+)
 from . import cuda, viz  # noqa: E402
 
 # ---- PyTorch compatibility: torch.X namespaces and top-level names (docs/pytorch.md) ----------

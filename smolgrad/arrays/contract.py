@@ -108,7 +108,7 @@ class Backend:
     device = "none"
     lazy = False
     xp = None
-    _seeded = False  # set by ops/creation once sg.manual_seed's seed reached this backend
+    _seeded = False  # set by smolgrad/random.py once sg.manual_seed's seed reached this backend
     LIBRARY_FUNCTIONS: tuple = ()
 
     def __init__(self, natives: dict, library=None):
@@ -662,7 +662,7 @@ REQUIRED: tuple = tuple(n for n, f in vars(Backend).items() if getattr(f, "requi
 DERIVED: tuple = tuple(n for n, f in vars(Backend).items()
                        if callable(f) and not n.startswith("_") and n not in REQUIRED)
 ATTRIBUTES: tuple = ("name", "device", "lazy", "has_float64", "has_bfloat16",
-                     "dtypes_by_native", "xp", "_seeded")
+                     "dtypes_by_native", "xp", "_seeded", "_rng")
 
 
 # ---------------------------------------------------------------------------------------

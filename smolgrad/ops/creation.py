@@ -12,12 +12,12 @@ import builtins
 import math
 
 from .. import dtypes as dt
-from ..arrays import get_backend, loaded_backends
+from ..arrays import get_backend
 from ..engine import Tensor, register
+from ..random import Generator, default_generator
+from ..random import manual_seed as seed_default_generator
 from .common import shape_arg
 from .construction import infer_dtype
-
-_seed = None
 
 
 def _finish(data, backend, requires_grad: bool) -> Tensor:
@@ -188,12 +188,10 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
 
 
 @register(function=True)
-def manual_seed(seed: int) -> None:
-    """Seed every backend's random generator (and those loaded later)."""
-    global _seed
-    _seed = builtins.int(seed)
-    for b in loaded_backends():
-        b.seed(_seed)
+def manual_seed(seed: int) -> Generator:
+    """Seed every backend's random stream (and those loaded later); returns
+    `sg.default_generator`, as torch.manual_seed does (smolgrad/random.py)."""
+    return seed_default_generator(seed)
 
 
 def _check_float(op: str, dtype) -> None:
@@ -203,11 +201,8 @@ def _check_float(op: str, dtype) -> None:
 
 
 def _rng_backend(device):
-    b = get_backend(device)
-    if _seed is not None and not getattr(b, "_seeded", False):
-        b.seed(_seed)
-        b._seeded = True
-    return b
+    """The backend to draw on, its stream seeded by `manual_seed` (see smolgrad/random.py)."""
+    return default_generator.seeded_backend(device)
 
 
 def _from_generator(generator, b, kind: str, shape, dtype, low=0, high=1):

@@ -41,7 +41,7 @@ def size(self: Tensor, dim: int | None = None):
     return self.shape[dim]
 
 
-@register("numel")
+@register("numel", function=True)
 def numel(self: Tensor) -> int:
     """The number of elements: the product of the shape (1 for a 0-d tensor)."""
     return math.prod(self.array.shape)
@@ -53,9 +53,28 @@ def element_size(self: Tensor) -> int:
     return self.dtype.itemsize
 
 
-@register("is_floating_point")
+@register("is_floating_point", function=True)
 def is_floating_point(self: Tensor) -> bool:
+    """True for float16, bfloat16, float32 and float64 tensors."""
     return self.dtype.is_floating_point
+
+
+@register("is_complex", function=True)
+def is_complex(self: Tensor) -> bool:
+    """False: smolgrad has no complex dtypes (PyTorch's answer for every real tensor)."""
+    return False
+
+
+@register("is_nonzero", function=True)
+def is_nonzero(self: Tensor) -> bool:
+    """Whether a one-element tensor's value is not zero (`bool(t)`, but only for exactly one
+    element: 0 or several elements raise, as in PyTorch)."""
+    count = self.numel()
+    if count != 1:
+        amount = "no values" if count == 0 else f"{count} values"
+        raise RuntimeError(f"is_nonzero: a tensor with {amount} (shape {tuple(self.shape)}) "
+                           f"has no single truth value; it needs exactly one element")
+    return bool(self.item() != 0)
 
 
 @register("set_requires_grad")

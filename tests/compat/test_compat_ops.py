@@ -133,8 +133,6 @@ def test_shape_prints_as_pytorch():
     assert str(sg.zeros(2, 3).size()) == str(torch.zeros(2, 3).size())
 
 
-@pytest.mark.xfail(strict=True, reason="sg.manual_seed returns None (smolgrad/random.py); "
-                   "torch.manual_seed returns the default Generator, which programs chain")
 def test_manual_seed_returns_the_default_generator():
     assert isinstance(sg.manual_seed(0), sg.Generator)
     assert isinstance(torch.manual_seed(0), torch.Generator)
