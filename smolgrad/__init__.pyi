@@ -15,7 +15,6 @@ from . import engine as engine
 from . import grad_mode as grad_mode
 from . import io as io
 from . import io_modules as io_modules
-from . import io_modules as io_modules
 from . import nn as nn
 from . import onnx as onnx
 from . import ops as ops
