@@ -58,6 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import dtypes as dt
+from ._size import Size
 from .arrays import canonical_device, device, get_backend, is_available
 from .engine import Tensor
 from .io_modules import ModuleDecoder, ModuleEncoder, function_reference
@@ -216,7 +217,7 @@ class _Encoder:
         {"ndarray": name}            {"tuple": [...]}        {"float": "inf" | "nan"}
         {"dict": [[key, value], ...]}   (keys keep their types: optimizer states use ints)
         {"odict": [[key, value], ...]}  (an OrderedDict)     {"set": [...]}
-        {"dtype": "float32"}         {"device": "cpu"}
+        {"dtype": "float32"}         {"device": "cpu"}           {"size": [2, 3]}
         {"function": ["smolgrad.nn.functional", "relu"]}     (smolgrad's own functions only)
         {"module": ...} / {"module_ref": n}                  (see smolgrad/io_modules.py)
     """
@@ -259,6 +260,8 @@ class _Encoder:
             return {"dtype": value.name}
         if isinstance(value, device):
             return {"device": value.type}
+        if isinstance(value, Size):
+            return {"size": [int(n) for n in value]}
         if isinstance(value, tuple):
             return {"tuple": [self.encode(v, f"{path}.{i}".lstrip("."))
                               for i, v in enumerate(value)]}
@@ -859,6 +862,8 @@ class _Decoder:
                 return dt.as_dtype(node["dtype"])
             if "device" in node and len(node) == 1:
                 return device(node["device"])
+            if "size" in node and len(node) == 1:
+                return Size(node["size"])
             if "function" in node and len(node) == 1:
                 return self.modules.function(node["function"])
             if "module_ref" in node and len(node) == 1:

@@ -206,7 +206,8 @@ class WordModel(nn.Module):
             self.decoder.weight = self.encoder.weight
         self.rnn_type = "LSTM"
         self.config = {"sizes": (ntoken, size), "dtype": sg.float32, "where": sg.device("cpu"),
-                       "tags": {"lm", "lstm"}, "lr": float("inf"), "note": None}
+                       "tags": {"lm", "lstm"}, "lr": float("inf"), "note": None,
+                       "shape": sg.zeros(2, 3).shape}
         self.register_buffer("scale", sg.tensor(2.0))
         self.register_buffer("cache", sg.zeros(3), persistent=False)
         self.register_parameter("unused", None)
@@ -226,6 +227,7 @@ def test_user_model_round_trip_keeps_everything(device, tmp_path):
     _same_module(model, loaded)
     assert type(loaded) is WordModel and loaded.training is False
     assert loaded.config["tags"] == {"lm", "lstm"} and loaded.config["where"] == "cpu"
+    assert type(loaded.config["shape"]) is sg.Size and loaded.config["shape"] == (2, 3)
     assert loaded._non_persistent_buffers_set == {"cache"}
     assert "cache" not in loaded.state_dict() and loaded.unused is None
     tokens = sg.randint(0, 12, (5, 2), device=device)
