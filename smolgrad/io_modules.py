@@ -81,7 +81,7 @@ class ModuleEncoder:
         if name.startswith("__") and name.endswith("__"):
             raise TypeError(f"save: '{path}': a module attribute named like a special "
                             f"method ({name}) cannot be saved")
-        if name.endswith("hooks") and isinstance(value, dict) and value:
+        if name.startswith("_") and name.endswith("_hooks") and isinstance(value, dict) and value:
             raise TypeError(f"save: '{path}' holds a function (a hook registered on the "
                             f"module); hooks are code, which smolgrad's files never hold: "
                             f"remove them (handle.remove()) before saving, or save the "
