@@ -459,3 +459,11 @@ def test_isclose_allclose_equal_match_torch(device):
     x = sg.tensor([1.0, 2.0], device=device)
     assert sg.allclose(x, x + 1e-7) and not sg.allclose(x, x + 1e-3)
     assert x.allclose(x) and sg.equal(x, x) and not sg.equal(x, x[:1])
+
+
+@pytest.mark.parametrize("call", [lambda p: p.add_(None, alpha=-0.1),
+                                  lambda p: p.data.sub_(None, alpha=0.1)])
+def test_alpha_with_a_missing_operand_names_the_op(call):
+    # the idiom `p.data.add_(p.grad, alpha=-lr)` with a parameter that got no gradient
+    with pytest.raises(TypeError, match=r"(add|sub): unsupported operand of type NoneType"):
+        call(sg.ones(3))

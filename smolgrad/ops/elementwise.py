@@ -135,9 +135,8 @@ class Add(Function):
 @register("add", "__add__", function=True, inplace=True)
 def add(input, other, *, alpha=1) -> Tensor:
     """input + alpha * other, broadcasting."""
-    if alpha != 1:
-        other = other * alpha
-    return Add.apply(*promote(input, other, "add"))
+    x, y = promote(input, other, "add")  # first, so a bad operand's error names add
+    return Add.apply(x, y if alpha == 1 else y * alpha)
 
 
 @register("__radd__")
@@ -160,9 +159,8 @@ class Sub(Function):
 @register("sub", "subtract", "__sub__", function=True, inplace=True)
 def sub(input, other, *, alpha=1) -> Tensor:
     """input - alpha * other, broadcasting."""
-    if alpha != 1:
-        other = other * alpha
-    return Sub.apply(*promote(input, other, "sub"))
+    x, y = promote(input, other, "sub")  # first, so a bad operand's error names sub
+    return Sub.apply(x, y if alpha == 1 else y * alpha)
 
 
 @register("__rsub__")
