@@ -4,6 +4,8 @@ PyTorch."""
 
 import json
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -197,3 +199,14 @@ def test_default_dtype_and_threads_exist_as_in_pytorch():
     sg.set_num_threads(1)
     assert sg.get_num_threads() == 1
     sg.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("device_name", ["cpu", "mlx"])
+def test_dropout_follows_manual_seed_on_a_backend_loaded_after_it(device_name):
+    # a fresh process: the backend is loaded after the seed, and dropout is its first draw
+    code = ("import smolgrad as sg; sg.manual_seed(5); "
+            f"x = sg.ones(64, device={device_name!r}); "
+            "print(sg.nn.functional.dropout(x, 0.5).tolist())")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1]

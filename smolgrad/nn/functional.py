@@ -21,6 +21,7 @@ from ..ops import reduce as _reduce
 from ..ops.creation import arange, ones
 from ..ops.elementwise import exp, expm1, log, rsqrt, where
 from ..ops.precision import accumulates_in_float32, in_float32
+from ..random import default_generator
 
 conv1d = _conv.conv1d
 conv2d = _conv.conv2d
@@ -134,7 +135,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    b = input.backend
+    b = default_generator.seeded_backend(input.device)  # its stream follows manual_seed
     if p == 1.0:
         scaled_mask = b.zeros(input.array.shape, input.dtype)
     else:
