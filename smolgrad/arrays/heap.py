@@ -23,9 +23,10 @@ On Linux with glibc, when the NumPy backend is created, two `mallopt` settings:
                                  beyond this much
 
 A step then reuses the pages the previous step freed: W5 goes from ~16,000 page faults to
-~20 a step and from 60 to 31 ms (bench/profile_w5.py). The cost: up to 128 MiB of freed
-memory stays with the process (resident, ready for the next step), as a caching allocator
-(PyTorch's on CUDA, MLX's) keeps its blocks.
+~20 a step and from about 58 to 32 ms, W6 (the small CNN) from ~6,000 faults to none and
+from about 22 to 11 ms (2 cores, bench/profile_w5.py). The cost: up to 128 MiB of freed
+memory stays with the process (resident, ready for the next step), as a caching
+allocator (PyTorch's on CUDA, MLX's) keeps its blocks.
 
 These are process-wide settings of the C library. They are left alone when the user has
 chosen any of glibc's MALLOC_* environment settings, when SMOLGRAD_KEEP_FREED_MEMORY=0,
