@@ -589,3 +589,12 @@ def test_demo_leaves_a_picture_and_a_page_without_graphviz(device, tmp_path, mon
     page = Path(demo.save_walkthrough(str(tmp_path), device))
     assert page.name == "backward_walkthrough.html"
     assert "Finite-difference checks of every step: <b>all passed</b>" in page.read_text()
+
+
+def test_explanation_writes_shapes_as_tuples(device, tmp_path):
+    # shapes are torch.Size objects; the walk-through reads better with plain (2, 3)
+    w = sg.randn(2, 3, requires_grad=True, device=device)
+    ex = explain_backward((w * 2.0).sum())
+    text, page = str(ex), Path(ex.save_html(tmp_path / "steps.html")).read_text()
+    assert "shape (2, 3)" in text and "shape (2, 3)" in page
+    assert "Size" not in text and "torch.Size" not in page

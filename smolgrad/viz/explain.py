@@ -327,7 +327,7 @@ class _Recorder:
         for (inp, raw, final, axes), position in zip(steps, positions):
             final64 = _to_float64(final)
             item = InputStep(name=self.names.get(id(inp), "?"), position=position,
-                             shape=inp.shape, raw_grad_shape=raw.shape,
+                             shape=tuple(inp.shape), raw_grad_shape=tuple(raw.shape),
                              summed_axes=tuple(axes), grad=GradSummary.of(final64),
                              raw_grad=GradSummary.of(_to_float64(raw)) if axes else None)
             if self.check:
@@ -337,7 +337,7 @@ class _Recorder:
                 _, total = self.leaf_grads.get(id(inp), (inp, None))
                 self.leaf_grads[id(inp)] = (inp, final64 if total is None else total + final64)
         self.steps.append(Step(index=len(self.steps) + 1, op=node.name, rule=_rule(node),
-                               output_name=self.names.get(id(t), "?"), output_shape=t.shape,
+                               output_name=self.names.get(id(t), "?"), output_shape=tuple(t.shape),
                                output_dtype=t.dtype.name, grad_in=GradSummary.of(
                                    _to_float64(grad)), inputs=inputs))
 
@@ -389,9 +389,9 @@ def explain_backward(loss: Tensor, check: bool = False, params=None, gradient=No
     if loss.grad_fn is None:  # a leaf: backward has no step, the seed is its gradient
         recorder.leaf_grads[id(loss)] = (loss, _to_float64(gradient))
     order = {id(e.tensor): i for i, e in enumerate(entries)}
-    leaves = [LeafGrad(names.get(key, "?"), kinds.get(key, "leaf"), leaf.shape,
+    leaves = [LeafGrad(names.get(key, "?"), kinds.get(key, "leaf"), tuple(leaf.shape),
                        GradSummary.of(total))
               for key, (leaf, total) in sorted(recorder.leaf_grads.items(),
                                                key=lambda item: order.get(item[0], 0))]
-    return Explanation(names[id(loss)], loss.shape, GradSummary.of(_to_float64(gradient)),
+    return Explanation(names[id(loss)], tuple(loss.shape), GradSummary.of(_to_float64(gradient)),
                        recorder.steps, leaves, accumulate, graph)
