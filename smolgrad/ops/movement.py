@@ -12,6 +12,7 @@ import math
 
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
+from . import views
 from .common import normalize_dim, shape_arg
 from .views import apply_steps, as_view, reshape_is_view
 
@@ -108,6 +109,10 @@ class GetItem(Function):
         index = ctx.inputs[1]
         zeros = Tensor._make(ctx.backend.zeros(ctx.shape, ctx.dtype), ctx.backend)
         return IndexPut.apply(zeros, index, grad, not _is_basic(index)), None
+
+
+# the ops that replay a view's steps with a history (ops/views.py: view_through)
+views.STEP_OPS.update(reshape=Reshape, transpose=Permute, getitem=GetItem, broadcast_to=Expand)
 
 
 class IndexPut(Function):

@@ -118,14 +118,16 @@ class WriteView(Function):
         return gx, gv, None
 
 
+# The recorded op for each kind of view step: {"reshape": Reshape, ...}. ops/movement.py
+# defines those Functions, imports this module, and fills the table, so that the import
+# runs one way only.
+STEP_OPS: dict[str, type] = {}
+
+
 def view_through(t: Tensor, steps: tuple) -> Tensor:
     """Apply a view's steps with recorded Tensor ops (so the result has a grad_fn)."""
-    from .movement import Expand, GetItem, Permute, Reshape
-
-    ops = {"reshape": Reshape, "transpose": Permute, "getitem": GetItem,
-           "broadcast_to": Expand}
     for kind, arg in steps:
-        t = ops[kind].apply(t, arg)
+        t = STEP_OPS[kind].apply(t, arg)
     return t
 
 
