@@ -68,6 +68,8 @@ from .grad_mode import no_grad as no_grad
 from .grad_mode import set_grad_enabled as set_grad_enabled
 from .io import load as load
 from .io import save as save
+from .ops.autocast import get_autocast_dtype as get_autocast_dtype
+from .ops.autocast import is_autocast_enabled as is_autocast_enabled
 from .ops.convert import clone as clone
 from .ops.convert import to as to
 from .ops.creation import BFloat16Tensor as BFloat16Tensor
@@ -355,6 +357,7 @@ __all__ = [
     "full_like",
     "gather",
     "ge",
+    "get_autocast_dtype",
     "get_default_device",
     "get_default_dtype",
     "get_float32_matmul_precision",
@@ -381,6 +384,7 @@ __all__ = [
     "int64",
     "io",
     "io_modules",
+    "is_autocast_enabled",
     "is_available",
     "is_complex",
     "is_deterministic_algorithms_warn_only_enabled",

@@ -93,3 +93,28 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
 
     def _init_args(self) -> tuple:
         return (self.mode,)
+
+
+# ---------------------------------------------------------------------------------------
+# Autocast state: which device types compute selected ops in a reduced dtype right now
+# ---------------------------------------------------------------------------------------
+
+
+class _AutocastState(threading.local):
+    """Per thread, as PyTorch's: the state that `smolgrad.amp.autocast` sets on entry and
+    restores on exit, read by the casting policy in smolgrad/ops/autocast.py.
+
+    casts: {device type: reduced dtype} for the device types autocast is on for; empty
+    outside autocast, so an op's whole check is `if _autocast_state.casts:`.
+    dtypes: {device type: dtype} set by the innermost region for each device type, on or off
+    (`get_autocast_dtype`). cache_enabled: the innermost region's flag (no cache is kept:
+    a cast is recomputed at each use, which gives the same values).
+    Each region replaces the dicts instead of changing them, so restoring is one assignment.
+    """
+
+    casts: dict = {}
+    dtypes: dict = {}
+    cache_enabled = True
+
+
+_autocast_state = _AutocastState()

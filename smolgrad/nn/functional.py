@@ -18,6 +18,7 @@ from ..ops import elementwise as _elementwise
 from ..ops import movement as _movement
 from ..ops import nn as _nn
 from ..ops import reduce as _reduce
+from ..ops.autocast import _autocast_state, autocast_inputs, casts_to_float32
 from ..ops.creation import arange, ones
 from ..ops.elementwise import exp, expm1, log, rsqrt, where
 from ..ops.precision import accumulates_in_float32, in_float32
@@ -66,6 +67,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
                            f"shape {tuple(weight.shape)} (expected input (*, {weight.shape[-1]}) "
                            f"and weight (out_features, in_features))")
+    if _autocast_state.casts:
+        input, weight, bias = autocast_inputs("linear", input, weight, bias)
     if (weight.ndim == 2 and input.ndim >= 2 and weight.dtype is input.dtype
             and (bias is None or (bias.ndim == 1 and bias.dtype is input.dtype
                                   and bias.shape[0] == weight.shape[0]))):
@@ -177,6 +180,7 @@ def _check_param(param, shape: tuple, name: str, op: str) -> None:
         raise RuntimeError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(param.shape)}")
 
 
+@casts_to_float32("layer_norm")
 @accumulates_in_float32
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
@@ -251,6 +255,7 @@ def _update_running_stats(input, running_mean, running_var, axes, count, momentu
     evaluate([t for t in (running_mean, running_var) if t is not None])
 
 
+@casts_to_float32("group_norm")
 @accumulates_in_float32
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
@@ -320,6 +325,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         raise RuntimeError(f"{op}: query {tuple(query.shape)}, key {tuple(key.shape)} and value "
                            f"{tuple(value.shape)} do not fit: need query (..., L, E), key (..., S, "
                            f"E) and value (..., S, Ev)")
+    if _autocast_state.casts:
+        query, key, value, attn_mask = autocast_inputs(op, query, key, value, attn_mask)
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         heads, kv_heads = query.shape[-3], key.shape[-3]
         if heads % kv_heads:
@@ -545,6 +552,7 @@ def _as_float_target(target: Tensor, input: Tensor) -> Tensor:
     return target if target.dtype is input.dtype else target.to(input.dtype)
 
 
+@casts_to_float32("mse_loss")
 @accumulates_in_float32
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
@@ -559,6 +567,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                         weight)
 
 
+@casts_to_float32("l1_loss")
 @accumulates_in_float32
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
@@ -725,6 +734,7 @@ def _check_class_weight(weight, c: int, op: str) -> None:
                            f"{tuple(weight.shape)}")
 
 
+@casts_to_float32("cross_entropy")
 @accumulates_in_float32
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
@@ -791,6 +801,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing, op):
     return _reduce_loss(losses, reduction, op)
 
 
+@casts_to_float32("nll_loss")
 @accumulates_in_float32
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:

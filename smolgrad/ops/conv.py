@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 from .. import dtypes as dt
 from ..engine import Function, Tensor
+from .autocast import _autocast_state, autocast_inputs
 
 
 class ConvGeometry(NamedTuple):
@@ -453,6 +454,8 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, op, spatial):
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{op}: input and weight must be Tensors, got "
                         f"{type(input).__name__} and {type(weight).__name__}")
+    if _autocast_state.casts:
+        input, weight, bias = autocast_inputs(op, input, weight, bias)
     _check_float(op, input, weight, bias)
     x, unbatched = _batched(input, spatial, op)
     if weight.ndim != spatial + 2:
@@ -534,6 +537,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     op = "conv_transpose2d"
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{op}: input and weight must be Tensors")
+    if _autocast_state.casts:
+        input, weight, bias = autocast_inputs(op, input, weight, bias)
     _check_float(op, input, weight, bias)
     y, unbatched = _batched(input, 2, op)
     if weight.ndim != 4:

@@ -6,6 +6,7 @@ import builtins
 import string
 
 from ..engine import Function, Tensor, register
+from .autocast import _autocast_state, autocast_inputs
 from .elementwise import promote
 from .precision import in_float32
 
@@ -77,6 +78,8 @@ def matmul(input, other) -> Tensor:
         if a != b and a != 1 and b != 1:
             raise RuntimeError(f"matmul: batch dimensions of {tuple(input.shape)} and "
                                f"{tuple(other.shape)} cannot be broadcast")
+    if _autocast_state.casts:
+        input, other = autocast_inputs("matmul", input, other)
     x, y = promote(input, other, "matmul", broadcast=False)
     return Matmul.apply(x, y)
 

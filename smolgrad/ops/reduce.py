@@ -15,6 +15,7 @@ from typing import TypeVar, cast
 
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
+from .autocast import _autocast_state, autocast_inputs
 from .common import normalize_dim, normalize_dims
 from .elementwise import exp, float_input, log, where
 from .precision import in_float32
@@ -431,6 +432,8 @@ class Softmax(Function):
 
 @register("softmax", function=True)
 def softmax(input, dim: int, dtype=None) -> Tensor:
+    if dtype is None and _autocast_state.casts:
+        (input,) = autocast_inputs("softmax", input)
     input = input.to(dtype) if dtype is not None else float_input(input)
     return in_float32(Softmax.apply, input, normalize_dim(dim, input.ndim, "softmax"))
 
@@ -460,6 +463,8 @@ class LogSoftmax(Function):
 
 @register("log_softmax", function=True)
 def log_softmax(input, dim: int, dtype=None) -> Tensor:
+    if dtype is None and _autocast_state.casts:
+        (input,) = autocast_inputs("log_softmax", input)
     input = input.to(dtype) if dtype is not None else float_input(input)
     return in_float32(LogSoftmax.apply, input, normalize_dim(dim, input.ndim, "log_softmax"))
 
