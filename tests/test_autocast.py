@@ -76,6 +76,12 @@ def _ops(lib, device: str) -> dict:
             "layer_norm_of_half": F.layer_norm(hidden, (8,)),
             "cross_entropy": F.cross_entropy(logits, _tensor(lib, LABELS, device)),
             "mse_loss": F.mse_loss(hidden, lib.zeros_like(hidden)),
+            "l1_loss": F.l1_loss(hidden, lib.zeros_like(hidden)),
+            "nll_loss": F.nll_loss(logits, _tensor(lib, LABELS, device)),
+            "conv_transpose2d": F.conv_transpose2d(_tensor(lib, IMAGE, device),
+                                                   _tensor(lib, KERNEL, device).transpose(0, 1)),
+            "attention": F.scaled_dot_product_attention(*(x.reshape(1, 4, 6),) * 3,
+                                                        is_causal=True),
             "float64_matmul": x.double() @ w1.double().T,
         }
 

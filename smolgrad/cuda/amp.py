@@ -14,7 +14,7 @@ from .. import dtypes as dt
 
 
 class autocast(_amp.autocast):  # noqa: N801 - PyTorch's spelling
-    """`torch.amp.autocast("cuda", ...)` (a documented no-op; see smolgrad/amp)."""
+    """`torch.amp.autocast("cuda", ...)` (see smolgrad/amp: float16 by default)."""
 
     _warning_stacklevel = 3  # one frame more than the base class: this __init__
 
