@@ -35,6 +35,7 @@ from ._tensor_methods import TensorMethods
 from .arrays import device
 from .grad_mode import (  # noqa: F401
     _grad_mode,
+    autocast_off,
     enable_grad,
     inference_mode,
     is_grad_enabled,
@@ -453,7 +454,7 @@ def run_backward(roots, root_grads, retain_graph=None, create_graph=False, input
         retain_graph = create_graph
     walk = _BackwardPass(inputs, accumulate, create_graph, observer)
     walk.seed(roots, root_grads)
-    with set_grad_enabled(create_graph):
+    with set_grad_enabled(create_graph), autocast_off():
         for item in topological_order(roots):
             if isinstance(item, Tensor):
                 walk.tensor_done(item)

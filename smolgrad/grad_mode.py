@@ -7,6 +7,7 @@ context manager or as a decorator; `inference_mode` is `no_grad` here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 
@@ -118,3 +119,16 @@ class _AutocastState(threading.local):
 
 
 _autocast_state = _AutocastState()
+
+
+@contextlib.contextmanager
+def autocast_off():
+    """No autocast casting inside: the engine runs backward in it, because backward ops run
+    in the dtypes forward chose (as PyTorch's), whether or not backward() is called inside
+    an autocast region."""
+    saved = _autocast_state.casts
+    _autocast_state.casts = {}
+    try:
+        yield
+    finally:
+        _autocast_state.casts = saved

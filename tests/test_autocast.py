@@ -213,3 +213,16 @@ def test_regions_are_per_thread():
         worker.join()
         assert (sg.ones(2, 3) @ sg.ones(3, 4)).dtype is sg.float16
     assert seen == [sg.float32]
+
+
+def test_backward_inside_a_region_is_not_recast(device):
+    # backward ops run in the dtypes forward chose: a float32 graph differentiated inside a
+    # region (with create_graph, so the backward formulas are recorded ops) stays float32
+    x = sg.tensor(X, device=device)
+    w = sg.tensor(W1, device=device, requires_grad=True)
+    loss = (x @ w.T).pow(2).sum()
+    with _region(sg, device):
+        inside = sg.autograd.grad(loss, w, create_graph=True, retain_graph=True)[0]
+    outside = sg.autograd.grad(loss, w, create_graph=True)[0]
+    assert inside.dtype is outside.dtype is sg.float32
+    np.testing.assert_array_equal(_numpy(inside), _numpy(outside))
