@@ -1,5 +1,6 @@
-"""Recurrent layers `RNN`, `LSTM`, `GRU` and their one-step cells, as compositions of
-`F.linear`, `sigmoid` and `tanh` over time steps (the gradient comes from those ops).
+"""Recurrent layers `RNN`, `LSTM`, `GRU` and their one-step cells: per time step an
+`F.linear` of the hidden state, then the gates (RNN: `tanh`/`relu`; LSTM and GRU: one fused
+node each, `ops.nn.LSTMStep` / `ops.nn.GRUStep`, whose docstrings give the gradients).
 
 With x_t the input at step t and h the previous hidden state (PyTorch's gate order):
   RNN:   h' = tanh(x_t W_ih^T + b_ih + h W_hh^T + b_hh)            (or relu)
@@ -22,6 +23,7 @@ import math
 from ..engine import Tensor
 from ..ops.creation import empty, zeros
 from ..ops.movement import cat, stack
+from ..ops.nn import SplitSteps, StackSteps, gru_step, lstm_step
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -40,21 +42,13 @@ def rnn_relu_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) 
 
 def lstm_cell(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor,
               b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
-    """One LSTM step; returns (h', c')."""
-    gates = x_proj + F.linear(h, w_hh, b_hh)
-    i, f, g, o = gates.chunk(4, dim=-1)
-    c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
-    return o.sigmoid() * c_new.tanh(), c_new
+    """One LSTM step; returns (h', c'). The gates are one fused node (`ops.nn.LSTMStep`)."""
+    return lstm_step(x_proj, F.linear(h, w_hh, b_hh), c)
 
 
 def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
-    """One GRU step."""
-    a_r, a_z, a_n = x_proj.chunk(3, dim=-1)
-    b_r, b_z, b_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
-    r = (a_r + b_r).sigmoid()
-    z = (a_z + b_z).sigmoid()
-    n = (a_n + r * b_n).tanh()
-    return (1 - z) * n + z * h
+    """One GRU step. The gates are one fused node (`ops.nn.GRUStep`)."""
+    return gru_step(x_proj, F.linear(h, w_hh, b_hh), h)
 
 
 class RNNBase(Module):
@@ -172,10 +166,12 @@ class RNNBase(Module):
                 state = (hx[0][index], hx[1][index]) if is_lstm else hx[index]
                 x_proj = F.linear(layer_input, w_ih, b_ih)  # all steps at once: (L, N, G)
                 order = range(steps - 1, -1, -1) if direction == 1 else range(steps)
+                x_steps = SplitSteps.apply(x_proj) if steps else ()  # one node, L outputs
                 hs = [None] * steps
                 for t in order:
-                    hs[t], state = self._step(x_proj[t], state, w_hh, b_hh)
-                outputs.append(stack(hs) if steps else x_proj[:, :, :self.hidden_size])
+                    hs[t], state = self._step(x_steps[t], state, w_hh, b_hh)
+                outputs.append(StackSteps.apply(*hs) if steps
+                               else x_proj[:, :, :self.hidden_size])
                 if is_lstm:
                     final_h.append(state[0])
                     final_c.append(state[1])

@@ -1,5 +1,5 @@
 """Fused neural-network ops: linear, cross-entropy, normalisation, GELU, softplus,
-binary CE.
+binary CE, one LSTM / GRU time step.
 
 Each could be written as a composition of smaller ops (and its gradient would then come
 for free); they get their own `Function` because one forward/backward pair is faster,
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 
+from .. import dtypes as dt
 from ..engine import Function, Tensor, is_grad_enabled
 from .elementwise import erf, exp, log, rsqrt, sigmoid, tanh
+from .movement import cat
 from .precision import sum_array
 from .reduce import log_softmax
 
@@ -341,3 +343,253 @@ class BinaryCrossEntropy(Function):
         if ctx.needs_input_grad[1]:
             gt = grad * (log(1 - x) - log(x))
         return gx, gt
+
+
+# ---------------------------------------------------------------------------------------
+# Recurrent steps: one LSTM / GRU time step as one node
+# ---------------------------------------------------------------------------------------
+
+
+class _TensorMath:
+    """The few backend methods the recurrent steps use (`add`, `subtract`, `multiply`,
+    `tanh`, `getitem`, `concatenate`), as differentiable Tensor ops.
+
+    `LSTMStep` and `GRUStep` write their math once, against "an object with these
+    methods": forward passes the backend (arrays, no nodes), and a backward that is being
+    recorded (`create_graph=True`) passes this class, so the same formulas build a graph
+    whose own gradient is exact.
+    """
+
+    @staticmethod
+    def add(x: Tensor, y) -> Tensor:
+        return x + y
+
+    @staticmethod
+    def subtract(x, y: Tensor) -> Tensor:
+        return x - y
+
+    @staticmethod
+    def multiply(x: Tensor, y) -> Tensor:
+        return x * y
+
+    @staticmethod
+    def tanh(x: Tensor) -> Tensor:
+        return tanh(x)
+
+    @staticmethod
+    def getitem(x: Tensor, index) -> Tensor:
+        return x[index]
+
+    @staticmethod
+    def concatenate(tensors, axis: int = 0) -> Tensor:
+        return cat(list(tensors), axis)
+
+
+def _sigmoid(m, x):
+    """σ(x) = ½ (1 + tanh(x / 2)) (finite for any x) with the methods of `m`."""
+    return m.multiply(m.add(m.tanh(m.multiply(x, 0.5)), 1.0), 0.5)
+
+
+def _columns(m, x, start: int, stop: int):
+    """x[..., start:stop] with the methods of `m` (a view on arrays)."""
+    return m.getitem(x, (Ellipsis, slice(start, stop)))
+
+
+def _sigmoid_slope(m, y):
+    """dσ/dx = y (1 - y) for y = σ(x)."""
+    return m.multiply(y, m.subtract(1.0, y))
+
+
+def _tanh_slope(m, y):
+    """d tanh/dx = 1 - y² for y = tanh(x)."""
+    return m.subtract(1.0, m.multiply(y, y))
+
+
+class LSTMStep(Function):
+    """One LSTM step from the two projections a = x W_ihᵀ + b_ih and b = h W_hhᵀ + b_hh
+    (N, 4H) and the cell state c (N, H); two outputs h' and c' (N, H), PyTorch's gate order:
+
+        z = a + b = [z_i, z_f, z_g, z_o]
+        i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o)
+        c' = f · c + i · g          h' = o · tanh(c')
+
+    With G_h = dL/dh' and G_c = dL/dc' (zeros for an output that got no gradient):
+
+        dc'   = G_c + G_h · o · (1 - tanh² c')     (c' reaches L directly and through h')
+        dz_i  = dc' · g · i (1 - i)           dz_f = dc' · c · f (1 - f)
+        dz_g  = dc' · i · (1 - g²)            dz_o = G_h · tanh(c') · o (1 - o)
+        dL/da = dL/db = dz = [dz_i, dz_f, dz_g, dz_o]          dL/dc = dc' · f
+
+    One node instead of the composite's ~12 (add, split, three σ, two tanh, three products,
+    a sum): the recurrent layers run it once per time step, and at their small sizes the
+    per-node Python overhead is most of the time.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, c):
+        ctx.save_for_backward(a, b, c)
+        ctx.state = LSTMStep._cell(ctx.backend, a.array, b.array, c.array)
+        gates, c_new, tanh_c = ctx.state
+        return LSTMStep._h(ctx.backend, gates, tanh_c), c_new
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        a, b, c = ctx.saved_tensors
+        if not is_grad_enabled():  # the usual case: the formulas on arrays, no nodes
+            m, state = ctx.backend, ctx.state
+            grad_h, grad_c, c = grad_h.array, grad_c.array, c.array
+        else:  # recording: the activations as differentiable functions of a, b, c
+            m = _TensorMath
+            state = LSTMStep._cell(m, a, b, c)
+        dz, dc = LSTMStep._partials(m, state, c, grad_h, grad_c)
+        if m is _TensorMath:
+            return dz, dz, dc
+        backend = ctx.backend
+        dz = Tensor._make(dz, backend)
+        return dz, dz, Tensor._make(dc, backend)
+
+    @staticmethod
+    def _cell(m, a, b, c) -> tuple:
+        """([i, f, g, o], c', tanh c') from the pre-activations, with the methods of `m`."""
+        hidden = c.shape[-1]
+        z = m.add(a, b)
+        s = _sigmoid(m, z)  # σ of all four blocks in one call; g's block is replaced
+        i, f, o = (_columns(m, s, k * hidden, (k + 1) * hidden) for k in (0, 1, 3))
+        g = m.tanh(_columns(m, z, 2 * hidden, 3 * hidden))
+        c_new = m.add(m.multiply(f, c), m.multiply(i, g))
+        return (i, f, g, o), c_new, m.tanh(c_new)
+
+    @staticmethod
+    def _h(m, gates: tuple, tanh_c):
+        """h' = o · tanh(c')."""
+        return m.multiply(gates[3], tanh_c)
+
+    @staticmethod
+    def _partials(m, state: tuple, c, grad_h, grad_c) -> tuple:
+        """(dz (N, 4H), dL/dc (N, H)): the formulas of the class docstring."""
+        (i, f, g, o), _, tanh_c = state
+        dc_new = m.add(grad_c, m.multiply(m.multiply(grad_h, o), _tanh_slope(m, tanh_c)))
+        dz_i = m.multiply(m.multiply(dc_new, g), _sigmoid_slope(m, i))
+        dz_f = m.multiply(m.multiply(dc_new, c), _sigmoid_slope(m, f))
+        dz_g = m.multiply(m.multiply(dc_new, i), _tanh_slope(m, g))
+        dz_o = m.multiply(m.multiply(grad_h, tanh_c), _sigmoid_slope(m, o))
+        return m.concatenate((dz_i, dz_f, dz_g, dz_o), -1), m.multiply(dc_new, f)
+
+
+class GRUStep(Function):
+    """One GRU step from the two projections a = x W_ihᵀ + b_ih and b = h W_hhᵀ + b_hh
+    (N, 3H) and the hidden state h (N, H); output h' (N, H), PyTorch's gate order:
+
+        r = σ(a_r + b_r)      u = σ(a_z + b_z)      n = tanh(a_n + r · b_n)
+        h' = (1 - u) · n + u · h  =  n + u · (h - n)
+
+    (u is PyTorch's z). With G = dL/dh':
+
+        dn_pre = G · (1 - u) · (1 - n²)       (n_pre = a_n + r · b_n)
+        dr_pre = dn_pre · b_n · r (1 - r)      du_pre = G · (h - n) · u (1 - u)
+        dL/da = [dr_pre, du_pre, dn_pre]       dL/db = [dr_pre, du_pre, dn_pre · r]
+        dL/dh = G · u
+
+    One node instead of the composite's ~14, as `LSTMStep`.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, h):
+        ctx.save_for_backward(a, b, h)
+        ctx.state = GRUStep._cell(ctx.backend, a.array, b.array, h.array)
+        return ctx.state[-1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, h = ctx.saved_tensors
+        if not is_grad_enabled():  # the usual case: the formulas on arrays, no nodes
+            m, state = ctx.backend, ctx.state
+            grad, h = grad.array, h.array
+        else:  # recording: the activations as differentiable functions of a, b, h
+            m = _TensorMath
+            state = GRUStep._cell(m, a, b, h)
+        grads = GRUStep._partials(m, state, h, grad)
+        if m is _TensorMath:
+            return grads
+        return tuple(Tensor._make(g, ctx.backend) for g in grads)
+
+    @staticmethod
+    def _cell(m, a, b, h) -> tuple:
+        """(r, u, n, b_n, h') from the pre-activations, with the methods of `m`."""
+        hidden = h.shape[-1]
+        ru = _sigmoid(m, m.add(_columns(m, a, 0, 2 * hidden), _columns(m, b, 0, 2 * hidden)))
+        r, u = _columns(m, ru, 0, hidden), _columns(m, ru, hidden, 2 * hidden)
+        b_n = _columns(m, b, 2 * hidden, 3 * hidden)
+        n = m.tanh(m.add(_columns(m, a, 2 * hidden, 3 * hidden), m.multiply(r, b_n)))
+        return r, u, n, b_n, m.add(n, m.multiply(u, m.subtract(h, n)))
+
+    @staticmethod
+    def _partials(m, state: tuple, h, grad) -> tuple:
+        """(dL/da, dL/db, dL/dh): the formulas of the class docstring."""
+        r, u, n, b_n, _ = state
+        dn = m.multiply(m.multiply(grad, m.subtract(1.0, u)), _tanh_slope(m, n))
+        dr = m.multiply(m.multiply(dn, b_n), _sigmoid_slope(m, r))
+        du = m.multiply(m.multiply(grad, m.subtract(h, n)), _sigmoid_slope(m, u))
+        return (m.concatenate((dr, du, dn), -1), m.concatenate((dr, du, m.multiply(dn, r)), -1),
+                m.multiply(grad, u))
+
+
+class SplitSteps(Function):
+    """x (L, ...) -> its L time steps x[0], ..., x[L-1], one node with L outputs (views of x;
+    the recurrent layers only read them).          dL/dx = stack(dL/dx[0], ..., dL/dx[L-1])
+
+    Indexing x[t] once per step would record L nodes, and the backward of each builds a
+    zero array of x's full shape to put one step's gradient in: O(L²) work for a sequence.
+    `StackSteps` is its inverse, so each one's backward is the other (and is recorded when
+    create_graph=True asks for it).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        b = ctx.backend
+        return tuple(b.getitem(x.array, t) for t in range(x.shape[0]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return StackSteps.apply(*grads)
+
+
+class StackSteps(Function):
+    """x₀, ..., x_{L-1} (all of one shape) -> (L, ...), one node instead of `stack`'s L
+    unsqueezes and a cat.                             dL/dxₜ = (dL/dy)[t]   (`SplitSteps`)
+    """
+
+    @staticmethod
+    def forward(ctx, *xs):
+        return ctx.backend.stack([x.array for x in xs], 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return SplitSteps.apply(grad)
+
+
+def _step_inputs(op: str, a: Tensor, b: Tensor, state: Tensor, gates: int) -> tuple:
+    """Check the shapes (a, b: (N, gates·H), state (N, H)) and bring the three tensors to
+    one floating dtype (as the composite's type promotion would, e.g. under autocast)."""
+    n, hidden = state.shape[0], state.shape[-1]
+    if state.ndim != 2 or tuple(a.shape) != (n, gates * hidden) or a.shape != b.shape:
+        raise RuntimeError(f"{op}: expected the projections of shape (N, {gates}·H) and the "
+                           f"state (N, H), got {tuple(a.shape)}, {tuple(b.shape)} and "
+                           f"{tuple(state.shape)}")
+    dtype = dt.promote_types(dt.promote_types(a.dtype, b.dtype), state.dtype)
+    if not dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected floating-point tensors, got {a.dtype.name}, "
+                           f"{b.dtype.name} and {state.dtype.name}")
+    return tuple(t if t.dtype == dtype else t.to(dtype) for t in (a, b, state))
+
+
+def lstm_step(a: Tensor, b: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """(h', c') of one LSTM step from the input's projection a (N, 4H), the hidden state's
+    projection b (N, 4H) and the cell state c (N, H) (see `LSTMStep`)."""
+    return LSTMStep.apply(*_step_inputs("lstm_step", a, b, c, 4))
+
+
+def gru_step(a: Tensor, b: Tensor, h: Tensor) -> Tensor:
+    """h' of one GRU step from the input's projection a (N, 3H), the hidden state's
+    projection b (N, 3H) and the hidden state h (N, H) (see `GRUStep`)."""
+    return GRUStep.apply(*_step_inputs("gru_step", a, b, h, 3))
