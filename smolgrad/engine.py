@@ -89,8 +89,8 @@ class Function:
     def save_for_backward(self, *tensors) -> None:
         self._saved = tensors
         if self.needs_input_grad:  # a recorded node: note versions, to detect in-place changes
-            self._saved_versions = [t._version if isinstance(t, Tensor) else None
-                                    for t in tensors]
+            self._saved_versions = tuple([t._version if isinstance(t, Tensor) else None
+                                          for t in tensors])
 
     def set_materialize_grads(self, value: bool) -> None:
         """False: backward receives None (not zeros) for an output that got no gradient."""
@@ -149,9 +149,11 @@ class Function:
             # per input: does a gradient have to flow to it, and its version now (an in-place
             # change before backward must raise)? Only for recorded nodes: under no_grad,
             # e.g. in an optimizer step, an op costs as little as possible.
-            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
+            # (tuples, as PyTorch's needs_input_grad: the garbage collector stops tracking a
+            # tuple of plain numbers, so a long graph costs it fewer objects to scan)
+            needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
             ctx.inputs, ctx.needs_input_grad = args, needs
-            ctx._input_versions = [a._version if n else 0 for a, n in zip(args, needs)]
+            ctx._input_versions = tuple([a._version if n else 0 for a, n in zip(args, needs)])
         data = cls.forward(ctx, *args, **kwargs)
         if isinstance(data, tuple):
             return ctx._several_outputs(data, record)
