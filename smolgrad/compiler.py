@@ -65,6 +65,7 @@ import gc
 import inspect
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 
 from . import arrays
@@ -299,6 +300,15 @@ class _Slot:
         self.n = n
 
 
+class _Spec:
+    """The shape and dtype of a slot's array, kept instead of the array itself."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype):
+        self.shape, self.dtype = shape, dtype
+
+
 class _Const:
     """A value captured as it is (a dtype, a NumPy constant, an index array)."""
 
@@ -361,8 +371,9 @@ class _Recorder:
         self.conversions: list = []   # (slot, python value, its call) from `.item()`
         self.problem: str | None = None
         self.installed: list = []
-        self.keep: list = []          # every array seen, alive until the end (ids unique)
-        self.slot_arrays: list = []   # the array each slot held when recorded
+        self.keep: list = []          # arrays without weak references: alive to the end
+        self.watches: list = []       # weakref.finalize per array seen (see `watch`)
+        self.slot_specs: list = []    # (shape, dtype) of the array each slot held
         self.checked: set = set()     # ids of constant arrays looked at already
         self.earlier: dict = {}       # _call_key -> the outs of a pure call made already
         self.versions: dict = {}      # id(tensor) -> its version counter on entry
@@ -413,8 +424,29 @@ class _Recorder:
         slot = _Slot(self.n_slots)
         self.n_slots += 1
         self.slot_of[id(array)] = slot
-        self.slot_arrays.append(array)
+        self.slot_specs.append(_Spec(tuple(array.shape), array.dtype))
+        self.watch(array)
         return slot
+
+    def watch(self, array) -> None:
+        """Until `array` dies, its id means it: when it does, the id leaves `slot_of` and
+        `checked`, so that a new array given the same id is not taken for it. (This lets
+        the step's temporaries be freed as they are in eager mode; an array that cannot be
+        weakly referenced is kept alive to the end instead.)"""
+        try:
+            self.watches.append(weakref.finalize(array, self.forget, id(array)))
+        except TypeError:
+            self.keep.append(array)
+
+    def forget(self, key: int) -> None:
+        self.slot_of.pop(key, None)
+        self.checked.discard(key)
+
+    def stop_watching(self) -> None:
+        """The recording is over: arrays that outlive it need no more bookkeeping."""
+        for watch in self.watches:
+            watch.detach()
+        self.watches = []
 
     def encode(self, value):
         """`value` with arrays replaced by slots (reading state arrays as inputs)."""
@@ -434,7 +466,7 @@ class _Recorder:
             return slot
         if _is_array(value) and id(value) not in self.checked:
             self.checked.add(id(value))
-            self.keep.append(value)
+            self.watch(value)
             if self.derived_outside(value):
                 self.fail("an op computed on an array outside the backend (indexing or "
                           "arithmetic on `.array` directly), which a replay would not redo")
@@ -520,11 +552,11 @@ class _Recorder:
 
     def alias(self, array, stands_for) -> None:
         self.slot_of[id(array)] = stands_for
-        self.keep.append(array)
+        self.watch(array)
 
     def array_of(self, value):
-        """The array (as recorded) behind a slot or constant."""
-        return value.value if isinstance(value, _Const) else self.slot_arrays[value.n]
+        """The shape and dtype (as recorded) behind a slot, or a constant's value."""
+        return value.value if isinstance(value, _Const) else self.slot_specs[value.n]
 
 
 _SAME_SHAPE_NO_OPS = frozenset({"reshape", "broadcast_to"})
@@ -629,12 +661,13 @@ class Program:
         returned = set()
         _collect_items(outputs, returned)  # read at the end, not checked
         needed = _needed_slots(actions, outputs)
+        kept_to_end = set(needed)
         calls = _live_calls([c for c in recorder.calls if id(c) not in returned], needed)
         self.calls = len(calls)
         self._number: dict = {}
         body = [self._input_line(slot, place) for slot, place in recorder.inputs
                 if slot.n in needed]
-        body += [self._call_line(call) for call in calls]
+        body += self._call_lines(calls, kept_to_end)
         body += [self._action_line(action) for action in actions]
         body.append(f"return {self._render_output(outputs)}")
         self._header.insert(0, f"# {name}: {self.calls} backend calls (recorded for one guard "
@@ -744,6 +777,29 @@ class Program:
         if isinstance(call.outs, tuple):
             return ", ".join(self._slot(s) for s in call.outs) + f" = {text}"
         return f"{self._slot(call.outs)} = {text}"
+
+    def _call_lines(self, calls: list, kept_to_end: set) -> list:
+        """One line per call, each followed by a `del` of the arrays that no later call
+        reads and the end does not need: a replay frees its temporaries as early as the
+        eager step does, instead of holding all of them until it returns."""
+        last_use: dict = {}  # slot number -> index of the last call that reads or makes it
+        for i, call in enumerate(calls):
+            read: set = set()
+            _collect_slots((call.args, call.kwargs, call.outs), read)
+            for n in read:
+                last_use[n] = i
+        dies_after: dict = {}  # call index -> the slots to delete after it
+        for n, last in last_use.items():
+            if n not in kept_to_end:
+                dies_after.setdefault(last, []).append(n)
+        lines = []
+        for i, call in enumerate(calls):
+            lines.append(self._call_line(call))
+            if i in dies_after:
+                dead = sorted(dies_after[i], key=self._number.__getitem__)  # t-name order
+                names = ", ".join(self._slot(_Slot(n)) for n in dead)
+                lines.append(f"del {names}")
+        return lines
 
     def _action_line(self, action) -> str:
         kind, place, value = action[0], action[1], action[2:]
@@ -1069,6 +1125,7 @@ class CompiledFunction:
             _active_recorder = None
             creation._from_generator = draw
             recorder.uninstall()
+            recorder.stop_watching()  # what died during the call has been forgotten
         self.recordings += 1
         try:
             if recorder.problem:
