@@ -515,7 +515,8 @@ class _BackwardPass:
         node = t.grad_fn
         if node is not None:
             entry = self.node_grads.setdefault(id(node), [t, [None] * node.n_outputs])
-            entry[1][t._output_nr] = g
+            slots, nr = entry[1], t._output_nr  # two Tensor objects may share one output
+            slots[nr] = g if slots[nr] is None else slots[nr] + g  # (a view's stand-in)
 
     def run_node(self, node: Function) -> bool:
         """Call node's backward on its outputs' gradients and send each returned gradient
