@@ -162,6 +162,67 @@ class Cat(Function):
         return tuple(grads)
 
 
+class Split(Function):
+    """x -> its pieces yᵢ = x[indexᵢ] along `axis` (basic slices, one per piece), as one node
+    with one output per piece (PyTorch's SplitBackward: one node per call, not per piece).
+
+        forward:  yᵢ = x[..., oᵢ : oᵢ + sᵢ, ...]      (pieces of sizes s₀, s₁, ...; oᵢ = Σ_{j<i} sⱼ)
+        backward: dL/dx = cat(dL/dy₀, dL/dy₁, ..., axis)
+
+    A piece that got no gradient arrives as zeros (the engine materializes them), so the
+    backward is one concatenation the size of x, whatever the number of pieces: indexing
+    piece by piece would build a zero array of x's full size per piece (O(L²) for L pieces).
+    The forward's arrays are views of x's array; the public `split` registers each output
+    as a view of x (ops/views.py), so writes through a piece reach x and the other way round.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis, indices):
+        b = ctx.backend
+        return tuple(b.getitem(x.array, index) for index in indices)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return Cat.apply(ctx.inputs[1], *grads), None, None
+
+
+class Unbind(Split):
+    """x -> yᵢ = x[..., i, ...] for each i along `axis` (the axis removed), as one node with
+    one output per index (PyTorch's UnbindBackward).
+
+        forward:  yᵢ = x[..., i, ...]                 (indices as in `Split`, an int at axis)
+        backward: dL/dx = stack(dL/dy₀, dL/dy₁, ..., axis)    (zeros for unused pieces)
+    """
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return Stack.apply(ctx.inputs[1], *grads), None, None
+
+
+def _unbind_indices(axis: int, n: int) -> tuple:
+    """The basic index of each of the n pieces of `unbind` along `axis`: x[:, ..., i]."""
+    return tuple((slice(None),) * axis + (i,) for i in range(n))
+
+
+class Stack(Function):
+    """y = x₀, x₁, ... (one shape) joined along a new axis, as one node (not an unsqueeze per
+    input and a cat).
+
+        forward:  y[..., i, ...] = xᵢ                 (y has a new axis of size len(xs))
+        backward: dL/dxᵢ = (dL/dy)[..., i, ...]      (one `Unbind` node)
+    """
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        return ctx.backend.stack([x.array for x in xs], axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = ctx.inputs[0]
+        pieces = Unbind.apply(grad, axis, _unbind_indices(axis, grad.shape[axis]))
+        return (None, *pieces)
+
+
 class Flip(Function):
     """y = x reversed along axes      dL/dx = dL/dy reversed along the same axes"""
 
@@ -579,7 +640,10 @@ def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
                                f"{tuple(tensors[0].shape)} at entry 0 and {tuple(t.shape)} at "
                                f"entry {i}")
     d = normalize_dim(dim, tensors[0].ndim + 1, "stack")
-    return cat([unsqueeze(t, d) for t in tensors], d)
+    target = tensors[0].dtype
+    for t in tensors[1:]:
+        target = dt.promote_types(target, t.dtype)
+    return Stack.apply(d, *[t.to(target) for t in tensors])
 
 
 @register(function=True)
@@ -592,25 +656,38 @@ def vstack(tensors) -> Tensor:
     return cat([t if t.ndim > 1 else t.reshape(1, -1) for t in tensors], 0)
 
 
+def _pieces(input, node: type[Split], axis: int, indices: tuple) -> tuple:
+    """Run `node` (Split or Unbind) once for all pieces and register each piece as a view
+    of input, with the same step a slice `input[index]` records (ops/views.py)."""
+    if not indices:
+        return ()
+    pieces = node.apply(input, axis, indices)
+    for piece, index in zip(pieces, indices):
+        as_view(piece, input, ("getitem", index))
+    return pieces
+
+
 @register("split", function=True)
 def split(input, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces of `input` along dim: of size split_size each (the last may be smaller), or
+    of the given list of sizes. Each piece is a view of input; one graph node for all."""
     d = normalize_dim(dim, input.ndim, "split")
     n = input.shape[d]
     if isinstance(split_size_or_sections, int):
-        if split_size_or_sections <= 0:
-            raise ValueError(f"split: split_size must be positive, got "
-                             f"{split_size_or_sections}")
-        sizes = [min(split_size_or_sections, n - s) for s in range(0, n,
-                                                                  split_size_or_sections)]
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - s) for s in range(0, n, size)] or [0]  # empty dim: one piece
     else:
         sizes = list(split_size_or_sections)
-        if sum(sizes) != n:
-            raise RuntimeError(f"split: sizes {sizes} do not sum to the dimension's size {n}")
-    out, start = [], 0
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise RuntimeError(f"split: sizes {sizes} must be non-negative and sum to the "
+                               f"dimension's size {n} (dim {d} of shape {tuple(input.shape)})")
+    indices, start = [], 0
     for size in sizes:
-        out.append(input[(slice(None),) * d + (slice(start, start + size),)])
+        indices.append((slice(None),) * d + (slice(start, start + size),))
         start += size
-    return tuple(out)
+    return _pieces(input, Split, d, tuple(indices))
 
 
 @register("chunk", function=True)
@@ -630,8 +707,9 @@ def tensor_split(input, sections: int, dim: int = 0) -> tuple:
 
 @register("unbind", function=True)
 def unbind(input, dim: int = 0) -> tuple:
+    """The slices of `input` along dim, that dim removed: views of input, one graph node."""
     d = normalize_dim(dim, input.ndim, "unbind")
-    return tuple(input[(slice(None),) * d + (i,)] for i in range(input.shape[d]))
+    return _pieces(input, Unbind, d, _unbind_indices(d, input.shape[d]))
 
 
 @register("flip", function=True)
