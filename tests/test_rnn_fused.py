@@ -1,4 +1,4 @@
-"""The fused recurrent steps (ops.nn.LSTMStep, GRUStep, SplitSteps, StackSteps): first and
+"""The fused recurrent steps (ops.nn.LSTMStep, GRUStep; unbind and stack, one node each): first and
 second derivatives by finite differences, and the layers built on them (nn.LSTM, nn.GRU,
 an nn.LSTMCell loop) against PyTorch: outputs and every parameter's gradient, also when
 only part of the final state reaches the loss, and a gradient of a gradient."""
@@ -12,7 +12,7 @@ from nn_oracle import load_from_torch
 
 import smolgrad as sg
 import smolgrad.nn as nn
-from smolgrad.ops.nn import SplitSteps, StackSteps, gru_step, lstm_step
+from smolgrad.ops.nn import gru_step, lstm_step
 
 
 def _leaf(shape, seed, scale=1.0):
@@ -35,8 +35,8 @@ def test_gru_step_gradcheck():
 
 
 def _split_then_stack(x):
-    steps = SplitSteps.apply(x)
-    return StackSteps.apply(*(s * (t + 1) for t, s in enumerate(steps)))
+    steps = sg.unbind(x)
+    return sg.stack([s * (t + 1) for t, s in enumerate(steps)])
 
 
 def test_split_and_stack_steps_gradcheck():

@@ -22,8 +22,8 @@ import math
 
 from ..engine import Tensor
 from ..ops.creation import empty, zeros
-from ..ops.movement import cat, stack
-from ..ops.nn import SplitSteps, StackSteps, gru_step, lstm_step
+from ..ops.movement import cat, stack, unbind
+from ..ops.nn import gru_step, lstm_step
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -166,11 +166,11 @@ class RNNBase(Module):
                 state = (hx[0][index], hx[1][index]) if is_lstm else hx[index]
                 x_proj = F.linear(layer_input, w_ih, b_ih)  # all steps at once: (L, N, G)
                 order = range(steps - 1, -1, -1) if direction == 1 else range(steps)
-                x_steps = SplitSteps.apply(x_proj) if steps else ()  # one node, L outputs
+                x_steps = unbind(x_proj)  # one node, L outputs (not L slices)
                 hs = [None] * steps
                 for t in order:
                     hs[t], state = self._step(x_steps[t], state, w_hh, b_hh)
-                outputs.append(StackSteps.apply(*hs) if steps
+                outputs.append(stack(hs) if steps
                                else x_proj[:, :, :self.hidden_size])
                 if is_lstm:
                     final_h.append(state[0])

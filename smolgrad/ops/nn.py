@@ -534,40 +534,6 @@ class GRUStep(Function):
                 m.multiply(grad, u))
 
 
-class SplitSteps(Function):
-    """x (L, ...) -> its L time steps x[0], ..., x[L-1], one node with L outputs (views of x;
-    the recurrent layers only read them).          dL/dx = stack(dL/dx[0], ..., dL/dx[L-1])
-
-    Indexing x[t] once per step would record L nodes, and the backward of each builds a
-    zero array of x's full shape to put one step's gradient in: O(L²) work for a sequence.
-    `StackSteps` is its inverse, so each one's backward is the other (and is recorded when
-    create_graph=True asks for it).
-    """
-
-    @staticmethod
-    def forward(ctx, x):
-        b = ctx.backend
-        return tuple(b.getitem(x.array, t) for t in range(x.shape[0]))
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return StackSteps.apply(*grads)
-
-
-class StackSteps(Function):
-    """x₀, ..., x_{L-1} (all of one shape) -> (L, ...), one node instead of `stack`'s L
-    unsqueezes and a cat.                             dL/dxₜ = (dL/dy)[t]   (`SplitSteps`)
-    """
-
-    @staticmethod
-    def forward(ctx, *xs):
-        return ctx.backend.stack([x.array for x in xs], 0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return SplitSteps.apply(grad)
-
-
 def _step_inputs(op: str, a: Tensor, b: Tensor, state: Tensor, gates: int) -> tuple:
     """Check the shapes (a, b: (N, gates·H), state (N, H)) and bring the three tensors to
     one floating dtype (as the composite's type promotion would, e.g. under autocast)."""
