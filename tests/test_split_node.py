@@ -170,3 +170,28 @@ def test_many_pieces_backward_is_linear():
     total = sum(p.sum() for p in x.split(1, dim=1))
     total.backward()
     assert x.grad.shape == (64, 2000) and bool((x.grad == 1).all())
+
+
+@pytest.mark.parametrize("indices", [[2, 5], [1, 1, 9], [-2], [5, 2]])
+def test_tensor_split_at_indices(indices, device):
+    # PyTorch's index form: Python slice rules, so pieces may be empty or overlap ([5, 2])
+    x, tx = _pair(device)
+    pieces, tpieces = sg.tensor_split(x, indices, dim=1), torch.tensor_split(tx, indices, dim=1)
+    assert len(pieces) == len(tpieces) == len(indices) + 1
+    for p, tp in zip(pieces, tpieces):
+        assert_close(p, tp)
+    weights = {i: np.random.default_rng(i).standard_normal(tp.shape)
+               for i, tp in enumerate(tpieces)}
+    _weighted_loss(pieces, weights, sg).backward()
+    _weighted_loss(tpieces, weights, torch).backward()
+    assert_close(x.grad, tx.grad, what="gradient of the input")
+
+
+def test_tensor_split_takes_a_tensor_and_checks_it():
+    x = sg.arange(7.0)
+    assert [p.tolist() for p in x.tensor_split(sg.tensor([2, 5]))] == [[0, 1], [2, 3, 4], [5, 6]]
+    assert len(x.tensor_split(sg.tensor(3))) == 3
+    with pytest.raises(RuntimeError, match=r"tensor_split: expected a 0-d or 1-d integer"):
+        x.tensor_split(sg.tensor([1.5]))
+    with pytest.raises(RuntimeError, match=r"tensor_split: number of sections must be"):
+        x.tensor_split(0)

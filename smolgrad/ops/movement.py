@@ -699,10 +699,29 @@ def chunk(input, chunks: int, dim: int = 0) -> tuple:
 
 
 @register("tensor_split", function=True)
-def tensor_split(input, sections: int, dim: int = 0) -> tuple:
-    n = input.shape[normalize_dim(dim, input.ndim, "tensor_split")]
-    q, r = divmod(n, sections)
-    return split(input, [q + 1] * r + [q] * (sections - r), dim)
+def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple:
+    """A number of sections: pieces as even as possible (the first n % sections one longer).
+    A list of indices [i, j, ...]: the pieces input[:i], input[i:j], ..., input[last:] along
+    dim, with Python's slice rules (an index past the end gives an empty piece; a smaller
+    index after a larger one gives an empty piece, and the next piece starts back there).
+    A tensor: a 0-d one is a number of sections, a 1-d one a list of indices."""
+    d = normalize_dim(dim, input.ndim, "tensor_split")
+    n = input.shape[d]
+    if isinstance(indices_or_sections, Tensor):
+        if indices_or_sections.ndim > 1 or indices_or_sections.dtype.is_floating_point:
+            raise RuntimeError(f"tensor_split: expected a 0-d or 1-d integer tensor, got "
+                               f"shape {tuple(indices_or_sections.shape)} and dtype "
+                               f"{indices_or_sections.dtype.name}")
+        indices_or_sections = indices_or_sections.tolist()
+    if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0:
+            raise RuntimeError(f"tensor_split: number of sections must be larger than 0, "
+                               f"got {indices_or_sections}")
+        q, r = divmod(n, indices_or_sections)
+        return split(input, [q + 1] * r + [q] * (indices_or_sections - r), dim)
+    bounds = [0, *indices_or_sections, None]
+    return tuple(input[(slice(None),) * d + (slice(start, stop),)]
+                 for start, stop in zip(bounds[:-1], bounds[1:]))
 
 
 @register("unbind", function=True)
