@@ -111,6 +111,9 @@ def test_stack_gradgradcheck():
 def test_empty_dimension_as_torch():
     assert len(sg.zeros(0).split(1)) == len(torch.zeros(0).split(1)) == 1
     assert sg.zeros(0, 3).unbind(0) == () == torch.zeros(0, 3).unbind(0)
+    for chunks in (1, 3):
+        ours, theirs = sg.zeros(0, 2).chunk(chunks), torch.zeros(0, 2).chunk(chunks)
+        assert [tuple(p.shape) for p in ours] == [tuple(p.shape) for p in theirs]
 
 
 def test_integer_input_pieces_need_no_grad():

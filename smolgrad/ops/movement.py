@@ -695,7 +695,9 @@ def chunk(input, chunks: int, dim: int = 0) -> tuple:
     if chunks <= 0:
         raise RuntimeError(f"chunk: number of chunks must be greater than 0, got {chunks}")
     n = input.shape[normalize_dim(dim, input.ndim, "chunk")]
-    return split(input, max(-(-n // chunks), 1), dim)
+    if n == 0:  # PyTorch: `chunks` empty pieces
+        return split(input, [0] * chunks, dim)
+    return split(input, -(-n // chunks), dim)
 
 
 @register("tensor_split", function=True)
