@@ -226,3 +226,28 @@ def test_concurrent_backward_into_a_shared_leaf():
     for t in threads:
         t.join()
     assert w.grad.tolist() == [4.0 * calls] * 3
+
+
+def test_writes_through_a_slice_of_detach_change_the_leaf_unrecorded(device):
+    # PyTorch: x.detach()[0:2].mul_(2) changes x's values, x stays a leaf, and a graph that
+    # saved x before the write refuses to backward
+    w = sg.ones(4, 3, requires_grad=True, device=device)
+    tw = torch.ones(4, 3, requires_grad=True)
+    saved, tsaved = (w * w).sum(), (tw * tw).sum()
+    for lib_w in (w, tw):
+        lib_w.detach()[0:2].mul_(2)
+        lib_w.detach()[3] = 5.0
+    assert w.tolist() == tw.tolist() and w.is_leaf and w.grad_fn is None
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        saved.backward()
+    with pytest.raises(RuntimeError):
+        tsaved.backward()
+    (w * w).sum().backward()
+    (tw * tw).sum().backward()
+    assert w.grad.tolist() == tw.grad.tolist()
+
+
+def test_a_detached_view_refuses_a_value_that_requires_grad():
+    w = sg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"copy_: writing a value that requires grad"):
+        w.detach()[0:2].copy_(sg.ones(2, requires_grad=True) * 2)

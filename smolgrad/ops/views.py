@@ -195,8 +195,8 @@ def _check_inplace(t: Tensor, op: str) -> None:
                            f"in-place operation; wrap it in `with sg.no_grad():` or use "
                            f"an out-of-place op")
     view = t._view
-    if view is not None and view.shares_version:
-        base = view.base
+    if view is not None and view.shares_version and t._requires_grad:
+        base = view.base  # (a view that does not require grad, e.g. of detach(), may be written)
         if base._requires_grad and base.grad_fn is None:
             raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad (shape "
                                f"{tuple(base.shape)}) is being used in an in-place operation; wrap "
@@ -224,8 +224,11 @@ def inplace(self: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     view = self._view
     through_base = view is not None and view.shares_version
     target = view.base if through_base else self
+    # a view cut off from its base's history (of detach(), or made under no_grad): the
+    # write changes the base's values, bumps its version and is not recorded, as PyTorch
+    detached = through_base and target._requires_grad and not self._requires_grad
     base_old = None
-    if through_base and is_grad_enabled() and target._requires_grad:
+    if through_base and is_grad_enabled() and target._requires_grad and not detached:
         # the view's old value, re-derived from a stand-in of the base: the new history
         # must not run through nodes that used the base before this write
         base_old = _stand_in(target)
@@ -237,7 +240,12 @@ def inplace(self: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         raise RuntimeError(f"{op}: result type {result.dtype.name} can't be cast to the "
                            f"desired output type {self.dtype.name} (an in-place op keeps "
                            f"the tensor's dtype); use the out-of-place op")
-    if not (is_grad_enabled() and (result._requires_grad or target._requires_grad)):
+    if detached and is_grad_enabled() and result._requires_grad:
+        raise RuntimeError(f"{op}: writing a value that requires grad into a view that does "
+                           f"not (a view of detach(), or one made under no_grad) of a "
+                           f"tensor that requires grad; make the view with grad enabled, "
+                           f"or detach() the value")
+    if detached or not (is_grad_enabled() and (result._requires_grad or target._requires_grad)):
         return assign(self, result.array)
     if not through_base:
         self.array = _fit(self, result.array)
