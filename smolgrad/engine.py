@@ -71,6 +71,7 @@ class Function:
 
     inputs = ()
     needs_input_grad = ()
+    torch_name: str | None = None  # how PyTorch prints this node, where it differs
     n_outputs = 1           # set by apply when forward returns a tuple
     _output_specs = ()      # (shape, dtype) of each output, then
     _saved = None
@@ -123,7 +124,9 @@ class Function:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        return f"<{self.name}Backward0>"
+        """`<MulBackward0>`, PyTorch's way; `torch_name` when PyTorch calls the node
+        differently (`<MeanBackward0>` for the Div that finishes `mean`, see ops.common)."""
+        return f"<{self.torch_name or self.name + 'Backward0'}>"
 
     @classmethod
     def apply(cls, *args, **kwargs):

@@ -13,8 +13,10 @@ import re
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as TF
 
 import smolgrad as sg
+import smolgrad.nn.functional as F
 from smolgrad.ops.printing import get_printoptions, printoptions
 
 F32, F64, F16 = np.float32, np.float64, np.float16
@@ -399,3 +401,48 @@ def test_format_0d_parameter_is_not_a_number():
     with pytest.raises(TypeError):
         format(ours, ".2f")
     assert format(ours, "") == format(theirs, "")
+
+
+# -- grad_fn as PyTorch prints it -----------------------------------------------------------
+# the same expression in both libraries (lib is sg or torch, F its functional module);
+# what programs and lecture notebooks show when they print a loss or an activation
+GRAD_FN_CASES = {
+    "cross_entropy": lambda lib, F, x, w, v, t: F.cross_entropy(x, t),
+    "cross_entropy_none": lambda lib, F, x, w, v, t: F.cross_entropy(x, t, reduction="none"),
+    "nll_loss": lambda lib, F, x, w, v, t: F.nll_loss(x, t),
+    "mse_loss": lambda lib, F, x, w, v, t: F.mse_loss(x, x.detach() * 0),
+    "bce": lambda lib, F, x, w, v, t: F.binary_cross_entropy(x.sigmoid(), x.detach() * 0),
+    "bce_logits": lambda lib, F, x, w, v, t: F.binary_cross_entropy_with_logits(x, x.detach()),
+    "mean": lambda lib, F, x, w, v, t: x.mean(),
+    "mean_dim": lambda lib, F, x, w, v, t: x.mean(1),
+    "std": lambda lib, F, x, w, v, t: x.std(),
+    "var": lambda lib, F, x, w, v, t: x.var(),
+    "max": lambda lib, F, x, w, v, t: x.max(),
+    "min": lambda lib, F, x, w, v, t: x.min(),
+    "linear": lambda lib, F, x, w, v, t: F.linear(x, w, w[:, 0].contiguous()),
+    "linear_no_bias": lambda lib, F, x, w, v, t: F.linear(x, w),
+    "linear_3d": lambda lib, F, x, w, v, t: F.linear(x.view(1, 3, 4), w, w[:, 0].contiguous()),
+    "mm": lambda lib, F, x, w, v, t: x @ w.T,
+    "mv": lambda lib, F, x, w, v, t: x @ v,
+    "dot": lambda lib, F, x, w, v, t: v @ v,
+    "select": lambda lib, F, x, w, v, t: x[0],
+    "slice": lambda lib, F, x, w, v, t: x[0, 1:3],
+    "index": lambda lib, F, x, w, v, t: x[t],
+    "view": lambda lib, F, x, w, v, t: x.view(12),
+    "layer_norm": lambda lib, F, x, w, v, t: F.layer_norm(x, (4,)),
+    "embedding": lambda lib, F, x, w, v, t: F.embedding(t, x),
+    "mul": lambda lib, F, x, w, v, t: x * 2,
+    "tanh": lambda lib, F, x, w, v, t: x.tanh(),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAD_FN_CASES))
+def test_grad_fn_prints_as_pytorch(name):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (2, 4), (4,))]
+    ours = [sg.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    got = GRAD_FN_CASES[name](sg, F, *ours, sg.tensor([0, 1, 2]))
+    want = GRAD_FN_CASES[name](torch, TF, *theirs, torch.tensor([0, 1, 2]))
+    assert repr(got.grad_fn) == f"<{type(want.grad_fn).__name__}>"
+    assert repr(got).endswith(f"grad_fn=<{type(want.grad_fn).__name__}>)")

@@ -19,6 +19,7 @@ from ..ops import movement as _movement
 from ..ops import nn as _nn
 from ..ops import reduce as _reduce
 from ..ops.autocast import _autocast_state, autocast_inputs, casts_to_float32
+from ..ops.common import shown_as
 from ..ops.creation import arange, ones
 from ..ops.elementwise import exp, expm1, log, rsqrt, where
 from ..ops.precision import accumulates_in_float32, in_float32
@@ -72,7 +73,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if (weight.ndim == 2 and input.ndim >= 2 and weight.dtype is input.dtype
             and (bias is None or (bias.ndim == 1 and bias.dtype is input.dtype
                                   and bias.shape[0] == weight.shape[0]))):
-        return _nn.Linear.apply(input, weight, bias)  # the common case: one graph node
+        out = _nn.Linear.apply(input, weight, bias)  # the common case: one graph node
+        # PyTorch's last node: addmm/mm for a batch of rows, a view back for more dims
+        return shown_as(out, "ViewBackward0" if input.ndim > 2 else
+                        "AddmmBackward0" if bias is not None else "MmBackward0")
     out = input @ (weight.mT if weight.ndim == 2 else weight)
     if bias is not None:
         out = out + bias
@@ -117,7 +121,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if padding_idx is not None and weight.requires_grad:
         # same values, but the padding rows' copies come from a detached weight: no gradient
         out = where((input == padding_idx).unsqueeze(-1), weight.detach()[input], out)
-    return out
+    return shown_as(out, "EmbeddingBackward0")
 
 
 def _embedding_renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type: float):
@@ -190,7 +194,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     shape, axes = _normalized_axes(input, normalized_shape, "layer_norm")
     _check_param(weight, shape, "weight", "layer_norm")
     _check_param(bias, shape, "bias", "layer_norm")
-    return _affine(_nn.Normalize.apply(input, axes, float(eps)), weight, bias, shape)
+    out = _affine(_nn.Normalize.apply(input, axes, float(eps)), weight, bias, shape)
+    return shown_as(out, "NativeLayerNormBackward0")
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -563,8 +568,9 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     loss = diff * diff
     if weight is not None:
         loss = loss * weight
-    return _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), "mse_loss",
+    loss = _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), "mse_loss",
                         weight)
+    return shown_as(loss, "MseLossBackward0")
 
 
 @casts_to_float32("l1_loss")
@@ -636,7 +642,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     loss = _nn.BinaryCrossEntropy.apply(input, _as_float_target(target, input))
     if weight is not None:
         loss = loss * weight
-    return _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), op)
+    loss = _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), op)
+    return shown_as(loss, "BinaryCrossEntropyBackward0")
 
 
 @accumulates_in_float32
@@ -664,7 +671,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
         loss = (1 - target) * input + softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), op)
+    loss = _reduce_loss(loss, _legacy_reduction(size_average, reduce, reduction), op)
+    return shown_as(loss, "BinaryCrossEntropyWithLogitsBackward0")
 
 
 @accumulates_in_float32
@@ -769,10 +777,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     losses = _nn.cross_entropy_per_sample(rows, flat_target.to(dt.int64), weight,
                                           ignore_index, label_smoothing)
     if reduction == "none":
-        return losses.reshape(target.shape)
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / _counted_weight(flat_target, weight, ignore_index, input)
+        loss = losses.reshape(target.shape)
+    elif reduction == "sum":
+        loss = losses.sum()
+    else:
+        loss = losses.sum() / _counted_weight(flat_target, weight, ignore_index, input)
+    return shown_as(loss, "NllLossBackward0")  # as PyTorch prints it (log_softmax + nll)
 
 
 def _counted_weight(target: Tensor, weight, ignore_index: int, like: Tensor) -> Tensor:
@@ -826,9 +836,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
         w = w * weight.detach()[safe]
     losses = -picked * w
     if reduction == "none":
-        return losses.reshape(target.shape)
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / w.sum()
+        loss = losses.reshape(target.shape)
+    elif reduction == "sum":
+        loss = losses.sum()
+    else:
+        loss = losses.sum() / w.sum()
+    return shown_as(loss, "NllLossBackward0")
 
 

@@ -37,3 +37,12 @@ def shape_arg(size: tuple, op: str = "size", nonnegative: bool = False) -> tuple
             raise RuntimeError(f"{op}: negative dimension {s} in size {tuple(size)}")
         shape.append(s.__index__())
     return tuple(shape)
+
+
+def shown_as(t, torch_name: str):
+    """Let `t`'s node print as PyTorch's does (`grad_fn=<MeanBackward0>` where smolgrad's
+    last node is the Div that finishes a mean): printing only, for programs and notebooks
+    that show a loss. Returns `t`."""
+    if t.grad_fn is not None:
+        t.grad_fn.torch_name = torch_name
+    return t

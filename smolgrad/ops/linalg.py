@@ -7,6 +7,7 @@ import string
 
 from ..engine import Function, Tensor, register
 from .autocast import _autocast_state, autocast_inputs
+from .common import shown_as
 from .elementwise import promote
 from .precision import in_float32
 
@@ -81,7 +82,15 @@ def matmul(input, other) -> Tensor:
     if _autocast_state.casts:
         input, other = autocast_inputs("matmul", input, other)
     x, y = promote(input, other, "matmul", broadcast=False)
-    return Matmul.apply(x, y)
+    out = Matmul.apply(x, y)
+    if x.ndim <= 2 and y.ndim <= 2:
+        shown_as(out, _MATMUL_NAMES[x.ndim, y.ndim])
+    return out
+
+
+# PyTorch's node for a product of 1-D/2-D operands (printing only; see ops.common.shown_as)
+_MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0",
+                 (1, 2): "SqueezeBackward4"}
 
 
 @register("__rmatmul__")

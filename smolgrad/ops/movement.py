@@ -13,7 +13,7 @@ import math
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from . import views
-from .common import normalize_dim, shape_arg
+from .common import normalize_dim, shape_arg, shown_as
 from .views import apply_steps, as_view, reshape_is_view
 
 
@@ -361,7 +361,7 @@ def _reshape(input, shape: tuple, op: str) -> Tensor:
         return input
     out = Reshape.apply(input, shape)
     if reshape_is_view(input, out):
-        return as_view(out, input, ("reshape", shape))
+        return shown_as(as_view(out, input, ("reshape", shape)), "ViewBackward0")
     if op == "view":
         raise RuntimeError(f"view: size {list(shape)} is not compatible with the input's "
                            f"layout (shape {tuple(input.shape)}, not contiguous, e.g. after a "
@@ -557,8 +557,13 @@ def getitem(input, index) -> Tensor:
     """x[index] with ints, slices, None, Ellipsis, int/bool lists or Tensors."""
     index = _backend_index(index, input.backend)
     out = GetItem.apply(input, index)
-    if _is_basic(index):  # a slice is a view; advanced (integer/bool) indexing copies
-        as_view(out, input, ("getitem", index))
+    if not _is_basic(index):  # advanced (integer/bool) indexing copies
+        return shown_as(out, "IndexBackward0")
+    as_view(out, input, ("getitem", index))  # a slice is a view
+    last = [i for i in (index if isinstance(index, tuple) else (index,))
+            if i is not None and i is not Ellipsis][-1:]
+    if last and isinstance(last[0], (int, slice)):  # PyTorch names the last step
+        shown_as(out, "SelectBackward0" if isinstance(last[0], int) else "SliceBackward0")
     return out
 
 

@@ -16,7 +16,7 @@ from typing import TypeVar, cast
 from .. import dtypes as dt
 from ..engine import Function, Tensor, register
 from .autocast import _autocast_state, autocast_inputs
-from .common import normalize_dim, normalize_dims
+from .common import normalize_dim, normalize_dims, shown_as
 from .elementwise import exp, float_input, log, where
 from .precision import in_float32
 
@@ -102,7 +102,8 @@ def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if not input.dtype.is_floating_point:
         raise RuntimeError(f"mean: could not infer output dtype; input dtype must be floating "
                            f"point, got {input.dtype}; pass dtype= or convert with .float()")
-    return in_float32(_mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
+    out = in_float32(_mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
+    return shown_as(out, "MeanBackward0" if dim is None else "MeanBackward1")
 
 
 def _mean(x: Tensor, axes: tuple, keepdim: bool) -> Tensor:
@@ -239,7 +240,8 @@ def _max_min(input, dim, keepdim, other, reduce_cls, arg_kernel, pairwise, name)
     if other is not None:
         return pairwise(input, other)
     if dim is None:  # over all elements; a NaN result sends the gradient to the NaNs
-        return reduce_cls.apply(input, tuple(range(input.ndim)), False, True)
+        out = reduce_cls.apply(input, tuple(range(input.ndim)), False, True)
+        return shown_as(out, f"{name.capitalize()}Backward1")
     axis = normalize_dim(dim, input.ndim, name)
     indices = ArgReduce.apply(arg_kernel, input, axis, True)
     values = input.take_along_dim(indices, dim=axis)  # the gradient goes to that index
@@ -343,14 +345,14 @@ def _var_or_std(x: Tensor, axes, correction, keepdim, all_dims, root: bool) -> T
 @keepdims_alias
 def var(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
     """Σ (x - mean)² / (n - correction) over `dim` (all dims when None)."""
-    return _variance(input, dim, correction, keepdim, unbiased, "var")
+    return shown_as(_variance(input, dim, correction, keepdim, unbiased, "var"), "VarBackward0")
 
 
 @register("std", function=True)
 @keepdims_alias
 def std(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> Tensor:
     """√var (with a zero gradient where the std is 0, as PyTorch)."""
-    return _variance(input, dim, correction, keepdim, unbiased, "std")
+    return shown_as(_variance(input, dim, correction, keepdim, unbiased, "std"), "StdBackward0")
 
 
 @register(function=True)
