@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
@@ -150,3 +151,17 @@ def test_kl_div_target_gradient_at_zero(device):
     _compare(lambda a, b: F.kl_div(a, b, reduction="none", log_target=True), [x, y_log],
              device,
              torch_fn=lambda a, b: TF.kl_div(a, b, reduction="none", log_target=True))
+
+
+def test_log_of_zero_and_negatives_is_silent_as_pytorch(device):
+    # IEEE answers (-inf, NaN) without NumPy's "divide by zero encountered in log" warning
+    import warnings
+
+    x = sg.tensor([0.0, -1.0, 4.0], device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = [x.log().tolist(), x.log2().tolist(), x.log10().tolist()]
+    want = [torch.tensor([0.0, -1.0, 4.0]).log().tolist(),
+            torch.tensor([0.0, -1.0, 4.0]).log2().tolist(),
+            torch.tensor([0.0, -1.0, 4.0]).log10().tolist()]
+    np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-6)

@@ -26,6 +26,18 @@ from .contract import Backend, lenient_axis, window_offsets
 from .heap import keep_freed_memory
 
 
+class Quiet:
+    """A NumPy function that computes IEEE's answers without warning: log(0) is -inf and
+    log(-1) NaN, silently, as PyTorch (a causal mask is often built as log(tril(ones)))."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.fn(x)
+
+
 class NumpyBackend(Backend):
     """Array primitives over a NumPy-compatible module `xp` (NumPy itself, or CuPy)."""
 
@@ -57,6 +69,9 @@ class NumpyBackend(Backend):
         if xp is np:  # CPU BLAS: threads only for products big enough (blas_threads.py)
             self.matmul = ThreadLimitedMatmul(np.matmul)
             keep_freed_memory()  # reuse freed array memory, no page faults (heap.py)
+            for name in ("log", "log2", "log10"):
+                if name in vars(self):  # bound from NumPy (not a derived method)
+                    setattr(self, name, Quiet(vars(self)[name]))
 
     # -- required kernels NumPy spells differently -----------------------------------------
     def is_array(self, x) -> bool:
