@@ -226,6 +226,74 @@ class Normalize(Function):
 
 
 # ---------------------------------------------------------------------------------------
+# One formula for arrays and for Tensors (fused ops whose backward may be recorded)
+# ---------------------------------------------------------------------------------------
+
+
+class _TensorMath:
+    """The few backend methods some fused ops write their math with (`add`, `subtract`,
+    `multiply`, `tanh`, `exp`, `erf`, `getitem`, `concatenate`), as differentiable Tensor ops.
+
+    `Gelu`, `LSTMStep` and `GRUStep` write each formula once, against "an object with these
+    methods" `m`: forward and the usual backward pass the backend (arrays, no nodes), and a
+    backward that is being recorded (`create_graph=True`) passes this class, so the same
+    formulas build a graph whose own gradient is exact.
+    """
+
+    @staticmethod
+    def add(x: Tensor, y) -> Tensor:
+        return x + y
+
+    @staticmethod
+    def subtract(x, y: Tensor) -> Tensor:
+        return x - y
+
+    @staticmethod
+    def multiply(x: Tensor, y) -> Tensor:
+        return x * y
+
+    @staticmethod
+    def tanh(x: Tensor) -> Tensor:
+        return tanh(x)
+
+    @staticmethod
+    def exp(x: Tensor) -> Tensor:
+        return exp(x)
+
+    @staticmethod
+    def erf(x: Tensor) -> Tensor:
+        return erf(x)
+
+    @staticmethod
+    def getitem(x: Tensor, index) -> Tensor:
+        return x[index]
+
+    @staticmethod
+    def concatenate(tensors, axis: int = 0) -> Tensor:
+        return cat(list(tensors), axis)
+
+
+def _sigmoid(m, x):
+    """σ(x) = ½ (1 + tanh(x / 2)) (finite for any x) with the methods of `m`."""
+    return m.multiply(m.add(m.tanh(m.multiply(x, 0.5)), 1.0), 0.5)
+
+
+def _columns(m, x, start: int, stop: int):
+    """x[..., start:stop] with the methods of `m` (a view on arrays)."""
+    return m.getitem(x, (Ellipsis, slice(start, stop)))
+
+
+def _sigmoid_slope(m, y):
+    """dσ/dx = y (1 - y) for y = σ(x)."""
+    return m.multiply(y, m.subtract(1.0, y))
+
+
+def _tanh_slope(m, y):
+    """d tanh/dx = 1 - y² for y = tanh(x)."""
+    return m.subtract(1.0, m.multiply(y, y))
+
+
+# ---------------------------------------------------------------------------------------
 # Activations
 # ---------------------------------------------------------------------------------------
 
@@ -239,52 +307,48 @@ class Gelu(Function):
                           dy/dx = Φ(x) + x · φ(x),   φ(x) = e^(-x²/2) / √(2π)
     approximate='tanh':  y = ½ x (1 + tanh u),   u = √(2/π) (x + 0.044715 x³)
                           dy/dx = ½ (1 + tanh u) + ½ x (1 - tanh² u) · √(2/π) (1 + 3·0.044715 x²)
+    (the "gate" is Φ(x), or ½ (1 + tanh u); ½ (1 - tanh² u) = 2 · gate · (1 - gate))
     """
 
     @staticmethod
     def forward(ctx, x, approximate):
         b = ctx.backend
         ctx.save_for_backward(x)
-        xd = x.array
-        if approximate == "tanh":
-            cube = b.multiply(b.multiply(xd, xd), xd)  # through the backend (sg.compile)
-            inner = b.multiply(_SQRT_2_OVER_PI, b.add(xd, b.multiply(0.044715, cube)))
-            half_gate = b.multiply(0.5, b.add(1.0, b.tanh(inner)))      # ½ (1 + tanh u)
-        else:
-            half_gate = b.multiply(0.5, b.add(1.0, b.erf(b.multiply(xd, _INV_SQRT_2))))  # Φ(x)
-        ctx.half_gate = half_gate  # reused by a backward that is not being recorded
-        return b.astype(b.multiply(xd, half_gate), x.dtype)
+        ctx.gate = Gelu._gate(b, x.array, approximate)  # reused by the usual backward
+        return b.astype(b.multiply(x.array, ctx.gate), x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        if not is_grad_enabled():  # the usual case: the same math on the arrays, no nodes
-            return Tensor._make(Gelu._slope_times_grad(ctx, x, grad), ctx.backend), None
+        approximate = ctx.inputs[1]
+        if not is_grad_enabled():  # the usual case: the formula on arrays, no nodes
+            b = ctx.backend
+            slope = Gelu._slope(b, x.array, ctx.gate, approximate)
+            return Tensor._make(b.astype(b.multiply(grad.array, slope), x.dtype), b), None
         # recording: the gate as a differentiable function of x
-        if ctx.inputs[1] == "tanh":
-            gate = 0.5 * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-            # ½ (1 - tanh² u) = 2 · gate · (1 - gate)
-            slope = gate + 2 * gate * (1 - gate) * x * _SQRT_2_OVER_PI * (
-                1 + 3 * 0.044715 * x * x)
-        else:
-            gate = 0.5 * (1 + erf(x * _INV_SQRT_2))
-            slope = gate + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
-        return grad * slope, None
+        m = _TensorMath
+        return grad * Gelu._slope(m, x, Gelu._gate(m, x, approximate), approximate), None
 
     @staticmethod
-    def _slope_times_grad(ctx, x: Tensor, grad: Tensor):
-        """dL/dx = g · dy/dx as an array, from the gate forward kept (`backward` when it is
-        not being recorded: no Tensor per step, the constants folded together)."""
-        b, xd, gate = ctx.backend, x.array, ctx.half_gate
-        x2 = b.multiply(xd, xd)
-        if ctx.inputs[1] == "tanh":
-            # gate + 2 · gate (1 - gate) · √(2/π) x (1 + 3·0.044715 x²)
-            poly = b.multiply(b.add(1.0, b.multiply(3 * 0.044715, x2)),
-                              b.multiply(2 * _SQRT_2_OVER_PI, xd))
-            rest = b.multiply(b.multiply(gate, b.subtract(1.0, gate)), poly)
-        else:  # gate + x · e^(-x²/2) / √(2π)
-            rest = b.multiply(b.multiply(_INV_SQRT_2PI, xd), b.exp(b.multiply(-0.5, x2)))
-        return b.astype(b.multiply(grad.array, b.add(gate, rest)), x.dtype)
+    def _gate(m, x, approximate: str):
+        """Φ(x), or ½ (1 + tanh u), with the methods of `m`."""
+        if approximate == "tanh":
+            cube = m.multiply(m.multiply(x, x), x)
+            u = m.multiply(m.add(x, m.multiply(cube, 0.044715)), _SQRT_2_OVER_PI)
+            return m.multiply(m.add(m.tanh(u), 1.0), 0.5)
+        return m.multiply(m.add(m.erf(m.multiply(x, _INV_SQRT_2)), 1.0), 0.5)
+
+    @staticmethod
+    def _slope(m, x, gate, approximate: str):
+        """dy/dx from the gate (the class docstring), with the methods of `m`."""
+        x2 = m.multiply(x, x)
+        if approximate == "tanh":
+            poly = m.multiply(m.add(m.multiply(x2, 3 * 0.044715), 1.0),
+                              m.multiply(x, 2 * _SQRT_2_OVER_PI))
+            rest = m.multiply(m.multiply(gate, m.subtract(1.0, gate)), poly)
+        else:
+            rest = m.multiply(m.multiply(x, _INV_SQRT_2PI), m.exp(m.multiply(x2, -0.5)))
+        return m.add(gate, rest)
 
 
 class Softplus(Function):
@@ -348,61 +412,6 @@ class BinaryCrossEntropy(Function):
 # ---------------------------------------------------------------------------------------
 # Recurrent steps: one LSTM / GRU time step as one node
 # ---------------------------------------------------------------------------------------
-
-
-class _TensorMath:
-    """The few backend methods the recurrent steps use (`add`, `subtract`, `multiply`,
-    `tanh`, `getitem`, `concatenate`), as differentiable Tensor ops.
-
-    `LSTMStep` and `GRUStep` write their math once, against "an object with these
-    methods": forward passes the backend (arrays, no nodes), and a backward that is being
-    recorded (`create_graph=True`) passes this class, so the same formulas build a graph
-    whose own gradient is exact.
-    """
-
-    @staticmethod
-    def add(x: Tensor, y) -> Tensor:
-        return x + y
-
-    @staticmethod
-    def subtract(x, y: Tensor) -> Tensor:
-        return x - y
-
-    @staticmethod
-    def multiply(x: Tensor, y) -> Tensor:
-        return x * y
-
-    @staticmethod
-    def tanh(x: Tensor) -> Tensor:
-        return tanh(x)
-
-    @staticmethod
-    def getitem(x: Tensor, index) -> Tensor:
-        return x[index]
-
-    @staticmethod
-    def concatenate(tensors, axis: int = 0) -> Tensor:
-        return cat(list(tensors), axis)
-
-
-def _sigmoid(m, x):
-    """σ(x) = ½ (1 + tanh(x / 2)) (finite for any x) with the methods of `m`."""
-    return m.multiply(m.add(m.tanh(m.multiply(x, 0.5)), 1.0), 0.5)
-
-
-def _columns(m, x, start: int, stop: int):
-    """x[..., start:stop] with the methods of `m` (a view on arrays)."""
-    return m.getitem(x, (Ellipsis, slice(start, stop)))
-
-
-def _sigmoid_slope(m, y):
-    """dσ/dx = y (1 - y) for y = σ(x)."""
-    return m.multiply(y, m.subtract(1.0, y))
-
-
-def _tanh_slope(m, y):
-    """d tanh/dx = 1 - y² for y = tanh(x)."""
-    return m.subtract(1.0, m.multiply(y, y))
 
 
 class LSTMStep(Function):
