@@ -352,15 +352,18 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:  # combined with attn_mask when both are given, as PyTorch
         causal = ones(length, source, dtype=dt.bool_, device=query.device).tril()
         allowed = causal if allowed is None else allowed & causal
+    empty_rows = None  # query rows that may attend to no key (they get zero weights)
+    if allowed is not None and not (is_causal and attn_mask is None and source > 0):
+        empty_rows = allowed.logical_not().all(dim=-1, keepdim=True)  # a causal mask has none
     keep = None
     if dropout_p > 0.0:
         shape = query.shape[:-1] + (source,)
         keep = dropout(ones(shape, dtype=query.dtype, device=query.device), dropout_p)
     if bias is not None and bias.requires_grad:  # the node gives no gradient to a mask
-        weights = _attention.attention_weights(query, key, allowed, bias, scale)
+        weights = _attention.attention_weights(query, key, allowed, bias, scale, empty_rows)
         return (weights if keep is None else weights * keep) @ value
     return _attention.ScaledDotProductAttention.apply(query, key, value, allowed, bias,
-                                                      scale, keep)
+                                                      scale, keep, empty_rows)
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from .reduce import softmax
 
 
 def attention_weights(q: Tensor, k: Tensor, allowed: Tensor | None, bias: Tensor | None,
-                      scale: float) -> Tensor:
+                      scale: float, empty_rows: Tensor | None = None) -> Tensor:
     """P = softmax(Q Kᵀ · scale + bias) over the keys, with -inf where `allowed` is False.
 
-    q (..., L, E), k (..., S, E) -> P (..., L, S). A query row that may attend to no key gets
-    all-zero weights (as PyTorch), not 0/0.
+    q (..., L, E), k (..., S, E) -> P (..., L, S). `empty_rows` (..., L, 1), True for a query
+    row that may attend to no key: that row gets all-zero weights (as PyTorch), not 0/0.
+    None when no row can be empty (no mask, or a plain causal one): no pass over P for it.
     """
     scores = (q @ k.mT) * scale
     if bias is not None:
@@ -31,10 +32,7 @@ def attention_weights(q: Tensor, k: Tensor, allowed: Tensor | None, bias: Tensor
     if allowed is None:
         return softmax(scores, -1)
     weights = softmax(scores.masked_fill(allowed.logical_not(), float("-inf")), -1)
-    nothing_allowed = allowed.logical_not().all(dim=-1, keepdim=True)
-    if not bool(nothing_allowed.any()):  # the usual case (a causal mask): skip a full pass
-        return weights
-    return where(nothing_allowed, 0.0, weights)
+    return weights if empty_rows is None else where(empty_rows, 0.0, weights)
 
 
 class ScaledDotProductAttention(Function):
@@ -47,9 +45,9 @@ class ScaledDotProductAttention(Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, allowed, bias, scale, keep):
+    def forward(ctx, q, k, v, allowed, bias, scale, keep, empty_rows):
         with no_grad():
-            weights = attention_weights(q, k, allowed, bias, scale)
+            weights = attention_weights(q, k, allowed, bias, scale, empty_rows)
             kept = weights if keep is None else weights * keep
             out = kept @ v
         ctx.save_for_backward(q, k, v)
@@ -59,9 +57,9 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx, grad):
         q, k, v = ctx.saved_tensors
-        _, _, _, allowed, bias, scale, keep = ctx.inputs
+        _, _, _, allowed, bias, scale, keep, empty_rows = ctx.inputs
         if is_grad_enabled():  # create_graph: P as a function of Q and K, to differentiate
-            weights = attention_weights(q, k, allowed, bias, scale)
+            weights = attention_weights(q, k, allowed, bias, scale, empty_rows)
         else:
             weights = ctx.weights
         kept = weights if keep is None else weights * keep
@@ -71,4 +69,4 @@ class ScaledDotProductAttention(Function):
         grad_scores = weights * (grad_weights - (grad_weights * weights).sum(-1, keepdim=True))
         grad_q = (grad_scores @ k) * scale if ctx.needs_input_grad[0] else None
         grad_k = (grad_scores.mT @ q) * scale if ctx.needs_input_grad[1] else None
-        return grad_q, grad_k, grad_v, None, None, None, None
+        return grad_q, grad_k, grad_v, None, None, None, None, None
